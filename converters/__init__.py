@@ -1,0 +1,1 @@
+"""TFLite converters (installed as fer_edge.converters)."""

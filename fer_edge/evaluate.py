@@ -1,0 +1,168 @@
+"""`fer-edge evaluate`: every variant (Keras, fp32/fp16/dynamic/int8 TFLite) side by side on the
+same images: accuracy per class, confusion, size, latency, throughput, agreement.
+
+TFLite variants run on LiteRT; TensorFlow is imported only when a `.keras` model is given.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import data as fdata, defaults
+from .errors import FerEdgeError
+from .fileio import check_writable, write_json, write_text
+from .labels import LABELS, batch_to_float
+
+
+class _KerasVariant:
+    kind = "keras"
+
+    def __init__(self, path: Path, threads: int | None):
+        import tensorflow as tf
+
+        from .keras_io import load_keras
+
+        if threads:
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+                tf.config.threading.set_inter_op_parallelism_threads(1)
+            except RuntimeError:  # TF already initialised in this process
+                pass
+        self.model = load_keras(path)
+        self.params = int(self.model.count_params())
+        self._call = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+
+    def predict(self, faces_u8, batch_size=256):
+        out = [np.asarray(self._call(batch_to_float(faces_u8[i:i + batch_size])))
+               for i in range(0, len(faces_u8), batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, len(LABELS)), np.float32)
+
+
+class _TFLiteVariant:
+    def __init__(self, path: Path, threads: int | None):
+        from .runtime import EmotionModel
+
+        self.model = EmotionModel(path, threads=threads)
+        self.kind = self.model.kind
+        self.params = (self.model.meta or {}).get("params")
+
+    def predict(self, faces_u8, batch_size=64):
+        return self.model.canonical_scores(self.model.predict(faces_u8, batch_size))
+
+
+def load_variant(path, threads: int | None = defaults.EVAL_THREADS):
+    path = Path(path)
+    if not path.exists():
+        raise FerEdgeError(f"model not found: {path}")
+    if path.suffix == ".keras":
+        return _KerasVariant(path, threads)
+    if path.suffix == ".tflite":
+        return _TFLiteVariant(path, threads)
+    raise FerEdgeError(f"{path}: unknown model type (expected .keras or .tflite)")
+
+
+def latency_ms(variant, face_u8: np.ndarray, runs: int, warmup: int) -> dict:
+    """Batch-1 latency per face: warm-up, then p50/p95 over `runs` single-face calls."""
+    one = face_u8[None]
+    for _ in range(warmup):
+        variant.predict(one, 1)
+    times = np.empty(runs)
+    for i in range(runs):
+        t = time.perf_counter()
+        variant.predict(one, 1)
+        times[i] = time.perf_counter() - t
+    return {"p50": float(np.percentile(times, 50) * 1e3), "p95": float(np.percentile(times, 95) * 1e3),
+            "runs": runs}
+
+
+def evaluate(models, data=None, split: str = defaults.EVAL_SPLIT,
+             threads: int | None = defaults.EVAL_THREADS, out=None, limit: int | None = None,
+             latency_runs: int = defaults.EVAL_LATENCY_RUNS, force: bool = False) -> dict:
+    """Evaluate each model on the same images; the first model is the reference."""
+    from . import report
+    from .export import resolve_data
+
+    if isinstance(models, (str, Path)):
+        models = [models]
+    models = [Path(m) for m in models]
+    if not models:
+        raise FerEdgeError("no models given: pass --models A.keras B.tflite ...")
+    data = resolve_data(data, models[0] if models[0].suffix == ".keras" else None)
+    if out:
+        out = Path(out)
+        for name in ("report.md", "report.json"):
+            check_writable(out / name, force)
+    ds = fdata.load(data, limit=limit)
+    sp = ds.split(split)
+    if not len(sp):
+        raise FerEdgeError(f"split '{split}' of {data} is empty")
+
+    variants, ref_pred = [], None
+    for path in models:
+        print(f"evaluating {path} on {split} ({len(sp)} images)", file=sys.stderr, flush=True)
+        v = load_variant(path, threads)
+        t = time.perf_counter()
+        scores = v.predict(sp.x)
+        batch_s = time.perf_counter() - t
+        pred = scores.argmax(1)
+        if ref_pred is None:
+            ref_pred = pred
+        row = {"model": str(path), "kind": v.kind, "size_bytes": path.stat().st_size,
+               "params": v.params, **report.summary(sp.y, pred),
+               "latency_ms": latency_ms(v, sp.x[0], latency_runs, defaults.EVAL_WARMUP),
+               "threads": threads,
+               "throughput_ips": float(len(sp) / batch_s) if batch_s > 0 else None,
+               "agreement_with_reference": float((pred == ref_pred).mean())}
+        row["n"] = int(len(sp))
+        variants.append(row)
+    result = {"split": split, "n": int(len(sp)), "data": str(data),
+              "data_fingerprint": ds.fingerprint, "reference": str(models[0]), "variants": variants}
+    if out:
+        write_reports(result, out)
+    return result
+
+
+def _variant_name(row) -> str:
+    return f"{Path(row['model']).stem} ({row['kind']})"
+
+
+def markdown(result: dict) -> str:
+    lines = [f"# fer-edge evaluation: `{result['split']}` split, {result['n']} images", "",
+             f"Reference for agreement: `{result['reference']}`. Latency: batch 1, "
+             f"{result['variants'][0]['threads']} thread(s), after warm-up.", "",
+             "| model | kind | size (KB) | params | top-1 | macro-F1 | p50 ms | p95 ms | img/s (batched) | agreement |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in result["variants"]:
+        lines.append(
+            f"| `{Path(r['model']).name}` | {r['kind']} | {r['size_bytes'] / 1024:.0f} | "
+            f"{r['params'] if r['params'] is not None else '—'} | {r['top1']:.2%} | "
+            f"{r['macro_f1']:.4f} | {r['latency_ms']['p50']:.3f} | {r['latency_ms']['p95']:.3f} | "
+            f"{r['throughput_ips']:.0f} | {r['agreement_with_reference']:.2%} |")
+    lines += ["", "## Per-class accuracy (recall)", "",
+              "| model | " + " | ".join(LABELS) + " |", "|---|" + "---:|" * len(LABELS)]
+    for r in result["variants"]:
+        pc = r["per_class_accuracy"]
+        lines.append(f"| `{Path(r['model']).name}` | " + " | ".join(f"{pc[l]:.2%}" for l in LABELS) + " |")
+    for r in result["variants"]:
+        lines += ["", f"## Confusion matrix: `{Path(r['model']).name}` (rows true, columns predicted)", "",
+                  "| | " + " | ".join(LABELS) + " |", "|---|" + "---:|" * len(LABELS)]
+        for lab, row in zip(LABELS, r["confusion_matrix"]):
+            lines.append(f"| **{lab}** | " + " | ".join(str(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(result: dict, out: Path) -> None:
+    from . import report
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "report.json", result)
+    write_text(out / "report.md", markdown(result))
+    for r in result["variants"]:
+        report.plot_confusion(r["confusion_matrix"],
+                              f"{_variant_name(r)} — {result['split']} top-1 {r['top1']:.2%}",
+                              out / f"confusion_{Path(r['model']).stem}.png")
+    report.plot_tradeoff(result["variants"], out / "tradeoff.png")

@@ -1,0 +1,94 @@
+"""`fer-edge export` and `fer-edge calibrate`: Keras model -> TFLite variants."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import data as fdata, defaults
+from .errors import FerEdgeError
+from .fileio import check_writable, write_bytes, write_json
+
+
+def _modes(quantize) -> list[str]:
+    modes = [quantize] if isinstance(quantize, str) else list(quantize)
+    if modes == ["all"]:
+        return list(defaults.QUANTIZE_MODES)
+    modes = ["float32" if m == "none" else m for m in modes]
+    bad = [m for m in modes if m not in defaults.QUANTIZE_MODES]
+    if bad:
+        raise FerEdgeError(f"unknown --quantize '{bad[0]}' (none/float32, float16, dynamic, int8, all)")
+    return modes
+
+
+def resolve_data(data, model_path: Path | None = None):
+    """--data, else the data the model was trained on (its run's config.json), else
+    $FER_EDGE_DATA."""
+    if data:
+        return data
+    if model_path is not None and (model_path.parent / "config.json").exists():
+        return json.loads((model_path.parent / "config.json").read_text())["data"]
+    if os.environ.get("FER_EDGE_DATA"):
+        return os.environ["FER_EDGE_DATA"]
+    raise FerEdgeError("no data given: pass --data DIR (FER2013) or set FER_EDGE_DATA")
+
+
+def calibrate(data, size: int = defaults.CALIB_SIZE, seed: int = defaults.CALIB_SEED,
+              out=None, force: bool = False) -> Path:
+    """Write a stratified, seeded calibration manifest (ids of Training images only)."""
+    from .calibration import manifest
+
+    out = check_writable(out or defaults.calib_manifest(), force)
+    ds = fdata.load(data, val_fraction=0.0)
+    m = manifest.make(ds.split("train"), int(size), int(seed), source=str(data))
+    write_json(out, m)
+    print(f"wrote {out}: {m['size']} Training images, seed {m['seed']}", file=sys.stderr)
+    return out
+
+
+def calibration_images(data, calib=None, seed: int = defaults.CALIB_SEED):
+    """(uint8 images, description) for int8: a manifest path, a size N, or the committed manifest."""
+    from .calibration import manifest
+
+    ds = fdata.load(data, val_fraction=0.0)
+    if calib is None or (isinstance(calib, str) and not calib.isdigit()):
+        path = Path(calib) if calib else defaults.calib_manifest()
+        m = manifest.load(path)
+        label = str(path.name)
+    else:
+        m = manifest.make(ds.split("train"), int(calib), seed, source=str(data))
+        label = f"{int(calib)} images (seed {seed})"
+    return manifest.images(m, ds), {"calibration": {"manifest": label, "size": m["size"],
+                                                    "seed": m["seed"], "split": m["split"]}}
+
+
+def export(model, quantize="int8", out=None, data=None, calib=None, force: bool = False) -> list[Path]:
+    """Convert a trained .keras model to TFLite variants; returns the written paths."""
+    from .keras_io import load_keras
+
+    model_path = Path(model)
+    modes = _modes(quantize)
+    out_dir = Path(out) if out else model_path.parent
+    targets = {m: out_dir / defaults.EXPORT_NAMES[m] for m in modes}
+    for t in targets.values():
+        check_writable(t, force)
+    keras_model = load_keras(model_path)
+    calib_images, extra = None, {}
+    if "int8" in modes:
+        calib_images, extra = calibration_images(resolve_data(data, model_path), calib)
+
+    from .converters.tflite import convert
+
+    base = {"params": int(keras_model.count_params()), "source_model": model_path.name}
+    written = []
+    for mode, target in targets.items():
+        print(f"converting {model_path.name} -> {target} ({mode})", file=sys.stderr, flush=True)
+        int8 = mode == "int8"
+        buf = convert(keras_model, mode, calib_images if int8 else None,
+                      {**base, **(extra if int8 else {})})
+        write_bytes(target, buf)
+        print(f"wrote {target} ({len(buf) / 1024:.0f} KB)", file=sys.stderr)
+        written.append(target)
+    return written

@@ -1,0 +1,108 @@
+"""Run a fer-edge `.tflite` on the LiteRT interpreter (ai-edge-litert): no TensorFlow.
+
+`EmotionModel` reads the model's embedded record (labels, input, quantization), checks that the
+model is a 48x48x1 -> 7-class emotion model, and classifies uint8 face crops in batches, doing the
+int8 (de)quantization itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from . import tflite_meta
+from .errors import FerEdgeError
+from .labels import INPUT_SHAPE, LABELS, batch_to_float
+
+
+def _load_bytes(path: Path) -> bytes:
+    if not path.exists():
+        raise FerEdgeError(f"model not found: {path}")
+    if path.is_dir():
+        raise FerEdgeError(f"{path} is a folder, not a .tflite model")
+    if path.suffix in (".keras", ".h5"):
+        raise FerEdgeError(f"{path} is a Keras model; classify takes a .tflite: run "
+                           f"`fer-edge export --model {path} --quantize int8` first")
+    buf = path.read_bytes()
+    if not tflite_meta.is_tflite(buf):
+        raise FerEdgeError(f"{path} is not a TFLite model")
+    return buf
+
+
+class EmotionModel:
+    def __init__(self, path, threads: int | None = 1, labels=None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.path = Path(path)
+        buf = _load_bytes(self.path)
+        try:
+            self.meta = tflite_meta.read(buf)
+        except Exception:
+            raise FerEdgeError(f"{self.path} is not a readable TFLite model") from None
+        if self.meta is None and labels is None:
+            raise FerEdgeError(f"{self.path} carries no fer-edge metadata (not exported by "
+                               f"fer-edge); pass --labels with its 7 class names in output order "
+                               f"to use it anyway")
+        self.labels = list(labels or self.meta["labels"])
+        try:
+            self.interpreter = Interpreter(model_content=buf, num_threads=threads)
+        except Exception as e:
+            raise FerEdgeError(f"{self.path}: LiteRT cannot load it ({str(e).splitlines()[0]})") from None
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        shape = tuple(int(s) for s in self.input["shape"][1:])
+        if shape != INPUT_SHAPE:
+            raise FerEdgeError(f"{self.path}: input shape is {tuple(int(s) for s in self.input['shape'])}, "
+                               f"an emotion model here takes (N, 48, 48, 1)")
+        n_out = int(self.output["shape"][-1])
+        if n_out != len(self.labels):
+            raise FerEdgeError(f"{self.path}: {n_out} outputs but {len(self.labels)} labels")
+        self.size_bytes = len(buf)
+        self.kind = (self.meta or {}).get("quantize", "tflite")
+        self._batch = None
+        self.interpreter.allocate_tensors()
+
+    def _resize(self, n: int) -> None:
+        if self._batch != n:
+            self.interpreter.resize_tensor_input(self.input["index"], [n, *INPUT_SHAPE])
+            self.interpreter.allocate_tensors()
+            self._batch = n
+
+    def _quantize(self, x: np.ndarray) -> np.ndarray:
+        dtype = self.input["dtype"]
+        if dtype == np.float32:
+            return x
+        scale, zero = self.input["quantization"]
+        q = np.round(x / scale + zero)
+        info = np.iinfo(dtype)
+        return np.clip(q, info.min, info.max).astype(dtype)
+
+    def _dequantize(self, y: np.ndarray) -> np.ndarray:
+        if self.output["dtype"] == np.float32:
+            return y
+        scale, zero = self.output["quantization"]
+        return (y.astype(np.float32) - zero) * scale
+
+    def predict(self, faces_u8: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Scores (N, 7) in label order for uint8 (N, 48, 48) faces."""
+        faces_u8 = np.asarray(faces_u8)
+        out = np.zeros((len(faces_u8), len(self.labels)), np.float32)
+        for i in range(0, len(faces_u8), batch_size):
+            chunk = batch_to_float(faces_u8[i:i + batch_size])
+            self._resize(len(chunk))
+            self.interpreter.set_tensor(self.input["index"], self._quantize(chunk))
+            self.interpreter.invoke()
+            out[i:i + len(chunk)] = self._dequantize(
+                self.interpreter.get_tensor(self.output["index"]))
+        return out
+
+    def canonical_scores(self, scores: np.ndarray) -> np.ndarray:
+        """Scores re-ordered into fer-edge's label order (for foreign label orders)."""
+        if self.labels == list(LABELS):
+            return scores
+        from .labels import canonical_label
+
+        order = [self.labels.index(next(l for l in self.labels if canonical_label(l) == lab))
+                 for lab in LABELS]
+        return scores[:, order]

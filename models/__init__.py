@@ -1,0 +1,1 @@
+"""The shipped default models (installed as fer_edge.models)."""

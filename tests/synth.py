@@ -1,0 +1,65 @@
+"""Small synthetic FER2013-shaped data for tests (no real FER2013 needed).
+
+Each class is learnable (a noisy grating of its own orientation and period), so a tiny CNN reaches
+high accuracy in a few epochs, and every image is distinct, so labels can be checked from pixels.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fer_edge.labels import LABELS
+
+USAGE = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
+# Folder spellings other than ours, to prove labels never come from folder order.
+ODD_SPELLINGS = {"angry": "Angry", "disgust": "disgusted", "fear": "FEARFUL", "happy": "happy",
+                 "sad": "sadness", "surprise": "Surprised", "neutral": "neutral"}
+
+
+# Class k -> a grating of its own orientation and period (conv + global pooling can see it).
+PATTERNS = [(0, 4), (45, 4), (90, 4), (135, 4), (0, 10), (90, 10), (45, 10)]
+
+
+def face(k: int, rng: np.random.Generator) -> np.ndarray:
+    angle, period = PATTERNS[k]
+    t = np.deg2rad(angle + rng.uniform(-5, 5))
+    yy, xx = np.mgrid[0:48, 0:48]
+    wave = np.sin(2 * np.pi * (xx * np.cos(t) + yy * np.sin(t)) / period + rng.uniform(0, 2 * np.pi))
+    img = 128 + 70 * wave + rng.normal(0, 20, (48, 48))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def arrays(n_per_class: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(len(LABELS)), n_per_class)
+    x = np.stack([face(int(k), rng) for k in y])
+    return x, y
+
+
+def make_tree(root: Path, per_split=None, spellings=None, ext=".png", splits=("train", "val", "test")):
+    """DIR/<split>/<class>/<Usage>_<n><ext>; returns {split: (x, y)}."""
+    per_split = per_split or {"train": 30, "val": 8, "test": 8}
+    spellings = spellings or {lab: lab for lab in LABELS}
+    out = {}
+    for i, split in enumerate(splits):
+        x, y = arrays(per_split[split], seed=i + 1)
+        for n, (img, k) in enumerate(zip(x, y)):
+            d = root / split / spellings[LABELS[k]]
+            d.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(d / f"{USAGE.get(split, split)}_{n}{ext}"), img)
+        out[split] = (x, y)
+    return out
+
+
+def write_csv(path: Path, splits: dict) -> None:
+    """The original fer2013.csv layout from {split: (x, y)} (y in FER2013 ids)."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["emotion", "pixels", "Usage"])
+        for split, (x, y) in splits.items():
+            for img, k in zip(x, y):
+                w.writerow([int(k), " ".join(map(str, img.reshape(-1))), USAGE[split]])

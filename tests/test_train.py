@@ -1,0 +1,133 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fer_edge.errors import FerEdgeError
+from fer_edge.train import class_weights, parse_duration, resolve_options, train
+
+from synth import make_tree
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ["best.keras", "last.keras", "state.json", "history.csv", "config.json", "curves.png",
+             "metrics.json", "logs"] + [f"{kind}_{s}.{ext}" for s in ("train", "val", "test")
+                                        for kind, ext in (("confusion", "png"),
+                                                          ("classification_report", "txt"))]
+
+
+@pytest.fixture(scope="module")
+def synth_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fer")
+    make_tree(root, per_split={"train": 40, "val": 10, "test": 10})
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_EDGE_CACHE", str(tmp_path / "cache"))
+
+
+def test_tiny_model_learns_synthetic_data_and_writes_every_artifact(synth_data, tmp_path):
+    out = tmp_path / "run"
+    metrics = train(synth_data, arch="tiny", out=out, epochs=12, batch_size=16, verbose=0)
+    for name in ARTIFACTS:
+        assert (out / name).exists(), name
+    # chance is 1/7 = 14%: the training path must really learn
+    assert metrics["splits"]["val"]["top1"] > 0.6, metrics["splits"]["val"]
+    assert metrics["splits"]["test"]["top1"] > 0.6, metrics["splits"]["test"]
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["options"]["epochs"] == 12 and cfg["data_fingerprint"]
+    assert {"tensorflow", "keras", "numpy"} <= set(cfg["versions"])
+    history = (out / "history.csv").read_text().strip().splitlines()
+    assert len(history) == 1 + 12
+
+
+def test_existing_run_needs_resume_or_force(synth_data, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "history.csv").write_text("x")
+    with pytest.raises(FerEdgeError, match="--resume .* --force"):
+        train(synth_data, arch="tiny", out=out, epochs=1, verbose=0)
+    with pytest.raises(FerEdgeError, match="nothing to resume"):
+        train(synth_data, arch="tiny", out=tmp_path / "new", resume=True, verbose=0)
+
+
+def test_resume_after_a_kill_mid_epoch_continues_from_the_last_finished_epoch(synth_data, tmp_path):
+    out = tmp_path / "run"
+    # Many small steps so the kill lands inside an epoch, after at least one finished epoch.
+    cmd = [sys.executable, "-m", "fer_edge.cli", "train", "--data", str(synth_data), "--arch",
+           "tiny", "--out", str(out), "--epochs", "50", "--batch-size", "2", "--verbose", "0"]
+    proc = subprocess.Popen(cmd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            state = out / "state.json"
+            if state.exists() and json.loads(state.read_text())["epoch"] >= 2:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("training did not finish two epochs in time")
+        time.sleep(0.5)  # now inside a later epoch
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    done = json.loads((out / "state.json").read_text())["epoch"]
+    assert 2 <= done < 50
+    rows_before = len((out / "history.csv").read_text().strip().splitlines()) - 1
+    assert rows_before == done
+    train(synth_data, out=out, resume=True, epochs=done + 1, verbose=0)
+    state = json.loads((out / "state.json").read_text())
+    assert state["epoch"] == done + 1
+    epochs = [int(line.split(",")[0]) for line in
+              (out / "history.csv").read_text().strip().splitlines()[1:]]
+    assert epochs == list(range(done + 1))  # continued, not restarted
+
+
+def test_mirrored_strategy_on_two_logical_cpus(synth_data, tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "fer_edge.cli", "train", "--data", str(synth_data), "--arch",
+           "tiny", "--out", str(out), "--epochs", "1", "--strategy", "mirrored",
+           "--logical-cpus", "2", "--verbose", "0"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "MirroredStrategy over /device:CPU:0, /device:CPU:1" in r.stderr
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["strategy"] == "mirrored" and cfg["replicas"] == 2
+    assert (out / "best.keras").exists()
+
+
+def test_keras2_decay_semantics():
+    import keras
+
+    from fer_edge.optim import AdamDecay
+
+    opt = AdamDecay(1e-4, decay=1e-6)
+    opt.iterations.assign(10_000)
+    assert float(opt.learning_rate) == pytest.approx(1e-4 / (1 + 1e-6 * 10_000), rel=1e-6)
+    # ReduceLROnPlateau can still lower the base rate
+    opt.learning_rate = 5e-5
+    assert float(opt.learning_rate) == pytest.approx(5e-5 / 1.01, rel=1e-6)
+    restored = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
+    assert restored.decay == 1e-6
+
+
+def test_options_resolution_and_helpers():
+    opts = resolve_options("seed", {"epochs": 3, "batch_size": None})
+    assert opts["epochs"] == 3 and opts["batch_size"] == 64 and opts["decay"] == 1e-6
+    assert parse_duration("90m") == 5400 and parse_duration("1.5h") == 5400
+    with pytest.raises(FerEdgeError):
+        parse_duration("soon")
+    with pytest.raises(FerEdgeError, match="unknown training option"):
+        resolve_options("seed", {"epochz": 3})
+    y = np.array([0] * 90 + [1] * 10)
+    w = class_weights(y, "balanced")
+    assert w[1] / w[0] == pytest.approx(9.0)
+    assert (w[y]).mean() == pytest.approx(1.0)
