@@ -26,7 +26,7 @@ import numpy as np
 
 from . import defaults, detect, fileio
 from .errors import FerEdgeError
-from .labels import canonical_label, face_to_input, to_gray
+from .labels import canonical_label, face_to_input, to_gray, to_uint8
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".webp", ".tif", ".tiff",
               ".pgm", ".ppm", ".pbm", ".pnm"}
@@ -112,18 +112,7 @@ def decode(buf: np.ndarray, max_side: int = defaults.MAX_IMAGE_SIDE):
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     image, scale = _shrink(image, max_side)   # at once: no further full-size copies
-    return _to_uint8(image), scale, (w, h)
-
-
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    """16-bit or float images -> uint8 (as labels.to_gray does), channels kept."""
-    if image.dtype == np.uint8:
-        return image
-    if image.dtype == np.uint16:
-        return (image >> 8).astype(np.uint8)
-    if np.issubdtype(image.dtype, np.floating) and image.size and float(image.max()) <= 1.0:
-        image = image * 255.0
-    return np.clip(image, 0, 255).astype(np.uint8)
+    return to_uint8(image), scale, (w, h)
 
 
 def _image_item(name: str, read: Callable[[], np.ndarray], **kw) -> Item:

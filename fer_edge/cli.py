@@ -51,11 +51,12 @@ class Models:
         """List the registered architectures with their parameter counts."""
         from . import archs
 
-        rows = [{"name": a, "description": archs.get(a).description} for a in archs.names()]
+        rows = [{"name": a, "params": int(archs.build(a).count_params()),
+                 "description": archs.get(a).description} for a in archs.names()]
         if format == "json":
             return _print_json(rows)
         for r in rows:
-            print(f"{r['name']:<12} {r['description']}")
+            print(f"{r['name']:<12} {r['params']:>11,}  {r['description']}")
 
 
 class CLI:

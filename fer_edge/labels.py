@@ -36,15 +36,23 @@ def canonical_label(name: str) -> str | None:
     return ALIASES.get(name.strip().lower())
 
 
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """16-bit or float images -> uint8, channels kept (floats in 0..1 are scaled to 0..255)."""
+    img = np.asarray(image)
+    if img.dtype == np.uint8:
+        return img
+    if img.dtype == np.uint16:
+        return (img >> 8).astype(np.uint8)
+    if np.issubdtype(img.dtype, np.floating) and img.size and float(img.max()) <= 1.0:
+        img = img * 255.0
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
 def to_gray(image: np.ndarray) -> np.ndarray:
     """Any decoded image (gray, BGR, BGRA; 8- or 16-bit) -> 2-D uint8 grayscale."""
     import cv2
 
-    img = np.asarray(image)
-    if img.dtype == np.uint16:
-        img = (img >> 8).astype(np.uint8)
-    elif img.dtype != np.uint8:
-        img = np.clip(img, 0, 255).astype(np.uint8)
+    img = to_uint8(image)
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
     if img.ndim == 3 and img.shape[2] == 4:
