@@ -7,7 +7,6 @@ against a bare `python -c "import numpy, cv2"` (the floor any OpenCV tool pays).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -33,24 +32,20 @@ def _time(cmd: list[str], runs: int) -> dict:
             "max_s": round(max(times), 4), "runs": runs, "last_stdout": p.stdout.decode()[:300]}
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=None, help=".tflite (default: the packaged default model)")
-    ap.add_argument("--image", default=str(REPO.parent / "shared" / "photos" / "justin.jpg"))
-    ap.add_argument("--runs", type=int, default=10)
-    ap.add_argument("--detector", default=None)
-    args = ap.parse_args(argv)
+def main(model=None, image=str(REPO.parent / "shared" / "photos" / "justin.jpg"), runs: int = 10,
+         detector=None):
+    """Median wall time of `fer-edge classify IMAGE --format json` vs `import numpy, cv2`."""
     exe = shutil.which("fer-edge", path=str(Path(sys.executable).parent)) or "fer-edge"
-    cmd = [exe, "classify", args.image, "--format", "json"]
-    if args.model:
-        cmd += ["--model", args.model]
-    if args.detector:
-        cmd += ["--detector", args.detector]
+    cmd = [exe, "classify", image, "--format", "json"]
+    if model:
+        cmd += ["--model", model]
+    if detector:
+        cmd += ["--detector", detector]
     baseline = [sys.executable, "-c", "import numpy, cv2"]
     _time(cmd, 1)  # warm the page cache
     _time(baseline, 1)
-    classify = _time(cmd, args.runs)
-    base = _time(baseline, args.runs)
+    classify = _time(cmd, runs)
+    base = _time(baseline, runs)
     print(json.dumps({
         "command": " ".join(cmd),
         "classify": classify,
@@ -62,4 +57,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    import fire
+
+    fire.Fire(main)

