@@ -38,7 +38,7 @@ def make(train: fdata.Split, size: int, seed: int, source: str = "") -> dict:
         members = np.sort(train.ids[train.y == k])
         ids[LABELS[k]] = sorted(rng.choice(members, size=int(n), replace=False).tolist())
     return {"split": SPLIT, "size": int(size), "seed": int(seed), "source": str(source),
-            "train_fingerprint": fdata._fingerprint({SPLIT: train}), "ids": ids}
+            "train_fingerprint": fdata.fingerprint({SPLIT: train}), "ids": ids}
 
 
 def images(manifest: dict, ds: fdata.Dataset) -> np.ndarray:

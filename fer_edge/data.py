@@ -80,7 +80,7 @@ def _cache_dir() -> Path:
     return Path(root)
 
 
-def _fingerprint(splits: dict[str, Split]) -> str:
+def fingerprint(splits: dict[str, Split]) -> str:
     """Content hash of the decoded pixels and labels: identical data -> identical fingerprint."""
     h = hashlib.sha256()
     for name in sorted(splits):
@@ -230,10 +230,10 @@ def _cache_load(key: str):
         return None
 
 
-def _cache_save(key: str, splits, skipped, fingerprint) -> None:
+def _cache_save(key: str, splits, skipped, digest) -> None:
     from .fileio import atomic_path
 
-    arrays = {"splits": np.asarray(list(splits), dtype=str), "fingerprint": np.asarray(fingerprint),
+    arrays = {"splits": np.asarray(list(splits), dtype=str), "fingerprint": np.asarray(digest),
               "skipped_names": np.asarray(list(skipped), dtype=str),
               "skipped_counts": np.asarray(list(skipped.values()), dtype=np.int64)}
     for n, s in splits.items():
@@ -292,7 +292,7 @@ def load(data: str | os.PathLike, val_fraction: float = 0.1, seed: int = 0,
         hit = _cache_load(key) if cache else None
         if hit is None:
             splits, skipped = _load_csv(root), {}
-            hit = (splits, skipped, _fingerprint(splits))
+            hit = (splits, skipped, fingerprint(splits))
             if cache:
                 _cache_save(key, *hit)
     else:
@@ -306,10 +306,10 @@ def load(data: str | os.PathLike, val_fraction: float = 0.1, seed: int = 0,
         hit = _cache_load(key) if cache else None
         if hit is None:
             splits, skipped = _load_tree(root, tree)
-            hit = (splits, skipped, _fingerprint(splits))
+            hit = (splits, skipped, fingerprint(splits))
             if cache:
                 _cache_save(key, *hit)
-    splits, skipped, fingerprint = hit
+    splits, skipped, data_fingerprint = hit
     for split, n in skipped.items():
         notes.append(f"{split}: skipped {n} unreadable image(s)")
 
@@ -321,4 +321,4 @@ def load(data: str | os.PathLike, val_fraction: float = 0.1, seed: int = 0,
         splits = {n: limit_split(s, int(limit), seed) for n, s in splits.items()}
         notes.append(f"limited to {int(limit)} images per split (seed {seed})")
     ordered = {n: splits[n] for n in SPLITS if n in splits}
-    return Dataset(str(Path(data)), ordered, fingerprint, notes, skipped)
+    return Dataset(str(Path(data)), ordered, data_fingerprint, notes, skipped)
