@@ -25,11 +25,10 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from . import defaults, detect, fileio
+from .fileio import IMAGE_EXTS
 from .errors import FerEdgeError
 from .labels import canonical_label, face_to_input, to_gray, to_uint8
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".webp", ".tif", ".tiff",
-              ".pgm", ".ppm", ".pbm", ".pnm"}
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm"}
 STDIN = "-"
 FORMATS = ("table", "json", "csv")

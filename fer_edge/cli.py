@@ -234,7 +234,6 @@ class CLI:
                  glob=glob, every=every, threads=threads, format=format,
                  save_annotated=save_annotated, force=flags["force"], labels=labels)
 
-
     def card(self, run: str = None, report: str = None, out: str = "models/MODEL_CARD.md",
              train_command: str = None, force: bool = False):
         """Write a model card from a training run and a `fer-edge evaluate --out` report.

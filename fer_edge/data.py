@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import FerEdgeError
+from .fileio import IMAGE_EXTS
 from .labels import IMG_SIZE, LABELS, canonical_label, face_to_input
 
 SPLITS = ("train", "val", "test")
@@ -31,7 +32,6 @@ SPLIT_ALIASES = {
     "test": "test", "privatetest": "test",
 }
 CSV_USAGE = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".pgm"}
 CACHE_VERSION = 1
 
 

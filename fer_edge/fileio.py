@@ -1,5 +1,5 @@
-"""Atomic, no-clobber writes: a reader never sees half a file, and nothing is overwritten by
-accident."""
+"""File helpers: atomic, no-clobber writes (a reader never sees half a file, and nothing is
+overwritten by accident), and which files count as images."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ import tempfile
 from pathlib import Path
 
 from .errors import FerEdgeError
+
+# Image files OpenCV decodes, for the data loader and classify alike.
+IMAGE_EXTS = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".webp", ".tif", ".tiff",
+              ".pgm", ".ppm", ".pbm", ".pnm"}
 
 
 def check_writable(path: str | os.PathLike, force: bool) -> Path:
