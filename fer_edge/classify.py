@@ -27,7 +27,7 @@ import numpy as np
 from . import defaults, detect, fileio
 from .fileio import IMAGE_EXTS
 from .errors import FerEdgeError
-from .labels import canonical_label, face_to_input, to_gray, to_uint8
+from .labels import canonical_label, face_to_input, flip_tta, to_gray, to_uint8
 
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm"}
 STDIN = "-"
@@ -210,7 +210,7 @@ class Classifier:
 
     def __init__(self, model: str | os.PathLike | None = None, detector: str = detect.DEFAULT,
                  no_detect: bool = False, threads: int | None = 1,
-                 margin: float = defaults.FACE_MARGIN, labels=None):
+                 margin: float = defaults.FACE_MARGIN, labels=None, tta: bool = False):
         from .runtime import EmotionModel
 
         path = Path(model) if model else defaults.default_model()
@@ -223,6 +223,7 @@ class Classifier:
             self.detector = None if no_detect else detect.get(detector, threads=threads)
         self.detector_name = None if no_detect else detect.resolve(detector)
         self.margin = margin
+        self.tta = tta
         self.names = [canonical_label(lab) or lab for lab in self.model.labels]
 
     def boxes(self, image: np.ndarray) -> np.ndarray:
@@ -250,7 +251,10 @@ class Classifier:
             return []
         margin = 0.0 if self.detector is None else self.margin
         crops = np.stack([face_to_input(_margin_crop(gray, b, margin)) for b in boxes])
-        scores = self.model.predict(crops, batch_size=max(1, len(crops)))
+        if self.tta:
+            scores = flip_tta(self.model.predict, crops, batch_size=2 * len(crops))
+        else:
+            scores = self.model.predict(crops, batch_size=len(crops))
         out = []
         for box, s in zip(boxes, scores):
             k = int(np.argmax(s))
@@ -382,7 +386,7 @@ def classify(paths, model=None, detector: str = detect.DEFAULT, no_detect: bool 
              glob: str | None = None, every: int = defaults.VIDEO_EVERY,
              threads: int | None = defaults.CLASSIFY_THREADS,
              format: str = "table", save_annotated=None, force: bool = False,
-             labels=None, out=None, err=None, stdin=None) -> Summary:
+             labels=None, tta: bool = False, out=None, err=None, stdin=None) -> Summary:
     """Classify the faces in `paths`, writing results to `out` (stdout) as they come.
 
     Raises FerEdgeError for unusable options/models (before any input is read) and InputsFailed
@@ -409,7 +413,7 @@ def classify(paths, model=None, detector: str = detect.DEFAULT, no_detect: bool 
         raise FerEdgeError(f"--save-annotated {out_dir} exists and is not a folder")
 
     clf = Classifier(model, detector=detector, no_detect=no_detect, threads=threads,
-                     labels=labels)
+                     labels=labels, tta=tta)
     writer = _Writer(format, out, clf.names)
     summary = Summary()
 

@@ -154,7 +154,7 @@ class CLI:
     def evaluate(self, *paths, models=None, data: str = None, split: str = defaults.EVAL_SPLIT,
                  threads: int = defaults.EVAL_THREADS, out: str = None, format: str = "text",
                  limit: int = None, latency_runs: int = defaults.EVAL_LATENCY_RUNS,
-                 force: bool = False):
+                 force: bool = False, tta: bool = False):
         """Compare model variants (.keras and .tflite) on the same images.
 
         Reports top-1, macro-F1, per-class accuracy, confusion matrix, size, parameters,
@@ -172,6 +172,7 @@ class CLI:
           limit: evaluate on N images only.
           latency_runs: batch-1 invokes timed per model (after warm-up).
           force: overwrite reports in --out.
+          tta: also score each model with horizontal-flip averaging, as separate "+tta" rows.
         """
         from .evaluate import evaluate, markdown
 
@@ -179,7 +180,7 @@ class CLI:
             raise FerEdgeError(f"unknown format '{format}' (text, json)")
         all_models = ([models] if models else []) + list(paths)
         result = evaluate(all_models, data=data, split=split, threads=threads, out=out,
-                          limit=limit, latency_runs=latency_runs, force=force)
+                          limit=limit, latency_runs=latency_runs, force=force, tta=tta)
         if format == "json":
             return _print_json(result)
         print(markdown(result))
@@ -188,7 +189,7 @@ class CLI:
                  no_detect: bool = False, glob: str = None, every: int = defaults.VIDEO_EVERY,
                  threads: int = defaults.CLASSIFY_THREADS,
                  format: str = "table", save_annotated: str = None, force: bool = False,
-                 labels: str = None):
+                 labels: str = None, tta: bool = False):
         """Detect faces and classify their emotion with a .tflite model (LiteRT, no TensorFlow).
 
         Results stream to stdout, one line per face (or per file with no face). Exit status: 0
@@ -219,12 +220,13 @@ class CLI:
           force: overwrite existing files in --save-annotated.
           labels: the model's class names in output order, comma-separated, for a .tflite
             without fer-edge metadata (one not exported by fer-edge).
+          tta: average each face's scores with its mirror image's (two model runs per face).
         """
         from .classify import classify
 
         # python-fire gives a bool flag the next word as its value (`--no-detect a.jpg`):
         # take such a word back as a path.
-        flags = {"no_detect": no_detect, "force": force}
+        flags = {"no_detect": no_detect, "force": force, "tta": tta}
         for name, value in flags.items():
             if not isinstance(value, bool):
                 paths = (value, *paths)
@@ -232,7 +234,8 @@ class CLI:
         paths = [_STDIN if p == _STDIN_ARG else str(p) for p in paths]
         classify(paths, model=model, detector=detector, no_detect=flags["no_detect"],
                  glob=glob, every=every, threads=threads, format=format,
-                 save_annotated=save_annotated, force=flags["force"], labels=labels)
+                 save_annotated=save_annotated, force=flags["force"], labels=labels,
+                 tta=flags["tta"])
 
     def card(self, run: str = None, report: str = None, out: str = "models/MODEL_CARD.md",
              train_command: str = None, force: bool = False):

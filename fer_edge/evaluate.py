@@ -15,7 +15,7 @@ import numpy as np
 from . import data as fdata, defaults
 from .errors import FerEdgeError
 from .fileio import check_writable, write_json, write_text
-from .labels import LABELS, batch_to_float
+from .labels import LABELS, batch_to_float, flip_tta
 
 
 class _KerasVariant:
@@ -54,6 +54,17 @@ class _TFLiteVariant:
         return self.model.canonical_scores(self.model.predict(faces_u8, batch_size))
 
 
+class _FlipTTA:
+    """A variant whose scores average each face and its mirror image (`--tta`)."""
+
+    def __init__(self, variant):
+        self.variant, self.kind, self.params = variant, f"{variant.kind}+tta", variant.params
+
+    def predict(self, faces_u8, batch_size=64):
+        # a face and its mirror go through in the same batch, as in `classify --tta`
+        return flip_tta(self.variant.predict, faces_u8, batch_size=2 * batch_size)
+
+
 def load_variant(path, threads: int | None = defaults.EVAL_THREADS):
     path = Path(path)
     if not path.exists():
@@ -81,9 +92,10 @@ def latency_ms(variant, face_u8: np.ndarray, runs: int, warmup: int) -> dict:
 
 def evaluate(models, data=None, split: str = defaults.EVAL_SPLIT,
              threads: int | None = defaults.EVAL_THREADS, out=None, limit: int | None = None,
-             latency_runs: int = defaults.EVAL_LATENCY_RUNS, force: bool = False) -> dict:
-    """Evaluate each model on the same images; the first model is the reference."""
-    from . import report
+             latency_runs: int = defaults.EVAL_LATENCY_RUNS, force: bool = False,
+             tta: bool = False) -> dict:
+    """Evaluate each model on the same images; the first model is the reference. With `tta`,
+    each model gets a second row scored with horizontal-flip averaging (reported separately)."""
     from .export import resolve_data
 
     if isinstance(models, (str, Path)):
@@ -105,25 +117,38 @@ def evaluate(models, data=None, split: str = defaults.EVAL_SPLIT,
     for path in models:
         print(f"evaluating {path} on {split} ({len(sp)} images)", file=sys.stderr, flush=True)
         v = load_variant(path, threads)
-        t = time.perf_counter()
-        scores = v.predict(sp.x)
-        batch_s = time.perf_counter() - t
-        pred = scores.argmax(1)
-        if ref_pred is None:
-            ref_pred = pred
-        row = {"model": str(path), "kind": v.kind, "size_bytes": path.stat().st_size,
-               "params": v.params, **report.summary(sp.y, pred),
-               "latency_ms": latency_ms(v, sp.x[0], latency_runs, defaults.EVAL_WARMUP),
-               "threads": threads,
-               "throughput_ips": float(len(sp) / batch_s) if batch_s > 0 else None,
-               "agreement_with_reference": float((pred == ref_pred).mean())}
-        row["n"] = int(len(sp))
-        variants.append(row)
+        for run in ([v, _FlipTTA(v)] if tta else [v]):
+            row = _score(run, path, sp, threads, latency_runs)
+            if ref_pred is None:
+                ref_pred = row["pred"]
+            pred = row.pop("pred")
+            row["agreement_with_reference"] = float((pred == ref_pred).mean())
+            variants.append(row)
     result = {"split": split, "n": int(len(sp)), "data": str(data),
               "data_fingerprint": ds.fingerprint, "reference": str(models[0]), "variants": variants}
     if out:
         write_reports(result, out)
     return result
+
+
+def _score(variant, path: Path, sp, threads, latency_runs: int) -> dict:
+    from . import report
+
+    t = time.perf_counter()
+    scores = variant.predict(sp.x)
+    batch_s = time.perf_counter() - t
+    pred = scores.argmax(1)
+    return {"model": str(path), "kind": variant.kind, "tta": isinstance(variant, _FlipTTA),
+            "size_bytes": path.stat().st_size, "params": variant.params,
+            **report.summary(sp.y, pred),
+            "latency_ms": latency_ms(variant, sp.x[0], latency_runs, defaults.EVAL_WARMUP),
+            "threads": threads,
+            "throughput_ips": float(len(sp) / batch_s) if batch_s > 0 else None,
+            "n": int(len(sp)), "pred": pred}
+
+
+def _file_stem(row) -> str:
+    return Path(row["model"]).stem + ("_tta" if row.get("tta") else "")
 
 
 def _variant_name(row) -> str:
@@ -146,9 +171,9 @@ def markdown(result: dict) -> str:
               "| model | " + " | ".join(LABELS) + " |", "|---|" + "---:|" * len(LABELS)]
     for r in result["variants"]:
         pc = r["per_class_accuracy"]
-        lines.append(f"| `{Path(r['model']).name}` | " + " | ".join(f"{pc[l]:.2%}" for l in LABELS) + " |")
+        lines.append(f"| {_variant_name(r)} | " + " | ".join(f"{pc[l]:.2%}" for l in LABELS) + " |")
     for r in result["variants"]:
-        lines += ["", f"## Confusion matrix: `{Path(r['model']).name}` (rows true, columns predicted)", "",
+        lines += ["", f"## Confusion matrix: {_variant_name(r)} (rows true, columns predicted)", "",
                   "| | " + " | ".join(LABELS) + " |", "|---|" + "---:|" * len(LABELS)]
         for lab, row in zip(LABELS, r["confusion_matrix"]):
             lines.append(f"| **{lab}** | " + " | ".join(str(v) for v in row) + " |")
@@ -164,5 +189,5 @@ def write_reports(result: dict, out: Path) -> None:
     for r in result["variants"]:
         report.plot_confusion(r["confusion_matrix"],
                               f"{_variant_name(r)} — {result['split']} top-1 {r['top1']:.2%}",
-                              out / f"confusion_{Path(r['model']).stem}.png")
+                              out / f"confusion_{_file_stem(r)}.png")
     report.plot_tradeoff(result["variants"], out / "tradeoff.png")

@@ -104,7 +104,8 @@ def plot_tradeoff(variants: list[dict], path) -> None:
     area = 60 + 940 * sizes / max(sizes.max(), 1)
     for v, a in zip(variants, area):
         ax.scatter(v["latency_ms"]["p50"], v["top1"] * 100, s=a, alpha=0.6)
-        ax.annotate(f"{_P(v['model']).name}\n{v['size_bytes'] / 1024:.0f} KB",
+        ax.annotate(f"{_P(v['model']).name}{' +TTA' if v.get('tta') else ''}\n"
+                    f"{v['size_bytes'] / 1024:.0f} KB",
                     (v["latency_ms"]["p50"], v["top1"] * 100), fontsize=8,
                     xytext=(6, 6), textcoords="offset points")
     ax.set_xlabel("p50 latency per face, batch 1 (ms)")

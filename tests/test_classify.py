@@ -341,6 +341,23 @@ def test_json_schema(images, tiny_tflite, capsys):
     assert abs(sum(face["scores"].values()) - 1) < 1e-3
 
 
+def test_tta_averages_the_face_and_its_mirror(tmp_path, tiny_tflite, capsys):
+    from fer_edge.labels import face_to_input
+    from fer_edge.runtime import EmotionModel
+
+    img = np.tile(np.linspace(0, 255, 48, dtype=np.uint8), (48, 1))  # a mirror differs
+    path = _write(tmp_path / "ramp.png", img)
+    rc, out, err = _run(capsys, path, "--model", tiny_tflite, "--no-detect", "--tta",
+                        "--format", "json")
+    assert rc == 0, err
+    (face,) = _json_lines(out)[0]["faces"]
+    crop = face_to_input(img)[None]
+    model = EmotionModel(tiny_tflite)
+    want = (model.predict(crop) + model.predict(crop[:, :, ::-1]))[0] / 2
+    assert np.allclose(list(face["scores"].values()), want, atol=1e-4)
+    assert not np.allclose(want, model.predict(crop)[0], atol=1e-3)  # the mirror changed it
+
+
 def test_csv_and_table(tmp_path, images, tiny_tflite, capsys):
     blank = _write(tmp_path / "blank.png", np.full((120, 160), 255, np.uint8))
     rc, out, err = _run(capsys, images["rgb.jpg"], blank, "--model", tiny_tflite,

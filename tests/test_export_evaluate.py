@@ -216,3 +216,19 @@ def test_evaluate_json_cli(workdir):
         "'--format', 'json', '--latency-runs', '5']); "
         "print('TF', 'tensorflow' in sys.modules)")], capture_output=True, text=True, timeout=120)
     assert probe.stdout.strip().endswith("TF False"), probe.stderr
+
+
+def test_evaluate_tta_adds_flip_averaged_rows(workdir, tmp_path):
+    root, paths = workdir
+    result = evaluate([paths["float32"]], data=root / "data", split="test",
+                      out=tmp_path / "rep", latency_runs=5, tta=True)
+    plain, tta = result["variants"]
+    assert (plain["kind"], plain["tta"]) == ("float32", False)
+    assert (tta["kind"], tta["tta"]) == ("float32+tta", True)
+    # the TTA row is exactly the argmax of the mean of the face's and its mirror's scores
+    sp = load(root / "data").split("test")
+    model = EmotionModel(paths["float32"])
+    mean = (model.predict(sp.x) + model.predict(sp.x[:, :, ::-1])) / 2
+    assert tta["top1"] == pytest.approx(float((mean.argmax(1) == sp.y).mean()))
+    assert (tmp_path / "rep" / "confusion_fer_float32_tta.png").exists()
+    assert "float32+tta" in (tmp_path / "rep" / "report.md").read_text()
