@@ -118,10 +118,9 @@ def evaluate(models, data=None, split: str = defaults.EVAL_SPLIT,
         print(f"evaluating {path} on {split} ({len(sp)} images)", file=sys.stderr, flush=True)
         v = load_variant(path, threads)
         for run in ([v, _FlipTTA(v)] if tta else [v]):
-            row = _score(run, path, sp, threads, latency_runs)
+            row, pred = _score(run, path, sp, threads, latency_runs)
             if ref_pred is None:
-                ref_pred = row["pred"]
-            pred = row.pop("pred")
+                ref_pred = pred
             row["agreement_with_reference"] = float((pred == ref_pred).mean())
             variants.append(row)
     result = {"split": split, "n": int(len(sp)), "data": str(data),
@@ -131,7 +130,8 @@ def evaluate(models, data=None, split: str = defaults.EVAL_SPLIT,
     return result
 
 
-def _score(variant, path: Path, sp, threads, latency_runs: int) -> dict:
+def _score(variant, path: Path, sp, threads, latency_runs: int) -> tuple[dict, np.ndarray]:
+    """One report row for `variant` on split `sp`, and its predicted labels."""
     from . import report
 
     t = time.perf_counter()
@@ -144,7 +144,7 @@ def _score(variant, path: Path, sp, threads, latency_runs: int) -> dict:
             "latency_ms": latency_ms(variant, sp.x[0], latency_runs, defaults.EVAL_WARMUP),
             "threads": threads,
             "throughput_ips": float(len(sp) / batch_s) if batch_s > 0 else None,
-            "n": int(len(sp)), "pred": pred}
+            "n": int(len(sp))}, pred
 
 
 def _file_stem(row) -> str:
