@@ -205,6 +205,17 @@ def write_split_reports(model, ds: fdata.Dataset, run: Path) -> dict:
     return metrics
 
 
+def _trim_history(path: Path, epochs_done: int) -> None:
+    """Keep the header and the rows of finished epochs: a kill after CSVLogger wrote an epoch's
+    row but before state.json recorded it leaves a row that the resumed run will write again."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines()
+    kept = lines[:1] + [l for l in lines[1:] if l and int(l.split(",")[0]) < epochs_done]
+    if len(kept) != len(lines):
+        write_text(path, "\n".join(kept) + "\n")
+
+
 def train(data, arch: str = defaults.TRAIN["arch"], out: str | None = None, resume: bool = False,
           force: bool = False, limit: int | None = None, strategy: str | None = None,
           logical_cpus: int | None = None, verbose: str = "auto", **overrides) -> dict:
@@ -221,6 +232,7 @@ def train(data, arch: str = defaults.TRAIN["arch"], out: str | None = None, resu
         opts["time_budget"] = parse_duration(opts.get("time_budget"))
         limit = saved.get("limit") if limit is None else limit
         state = json.loads((run / "state.json").read_text())
+        _trim_history(run / "history.csv", state["epoch"])
     else:
         if run.exists() and any(run.iterdir()):
             if not force:
