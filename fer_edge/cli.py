@@ -73,7 +73,7 @@ class CLI:
               label_smoothing: float = None, class_weight: str = None,
               early_stopping_patience: int = None, reduce_lr_patience: int = None,
               reduce_lr_factor: float = None, val_fraction: float = None, seed: int = None,
-              time_budget=None, limit: int = None, resume: bool = False, force: bool = False,
+              time_budget=None, track_test: bool = None, init: str = None, limit: int = None, resume: bool = False, force: bool = False,
               strategy: str = None, logical_cpus: int = None, verbose: str = "auto"):
         """Train an architecture on FER2013 (Keras), keeping the best val-accuracy checkpoint.
 
@@ -95,12 +95,16 @@ class CLI:
           erasing: random-erasing probability per image.
           label_smoothing: label smoothing of the cross-entropy.
           class_weight: "none", "balanced" or "sqrt" (of balanced).
-          early_stopping_patience: epochs without val-accuracy gain before stopping.
+          early_stopping_patience: epochs without val-accuracy gain before stopping (0: never).
           reduce_lr_patience: ReduceLROnPlateau patience (schedule "decay").
           reduce_lr_factor: ReduceLROnPlateau factor.
           val_fraction: share of train carved out as val when the data has none.
           seed: random seed (data order, augmentation, init).
           time_budget: stop cleanly before this much time (seconds, "90m", "2h").
+          track_test: also log test accuracy and loss every epoch (history.csv, curves.png),
+            for reporting; checkpoints and early stopping still watch val only.
+          init: start from the weights of this .keras model of the same architecture (a warm
+            restart: a fresh optimizer and schedule over a trained model).
           limit: use N images per split (smoke runs).
           resume: continue the run in --out from its last finished epoch.
           force: delete an existing run in --out and start over.

@@ -18,12 +18,15 @@ TRAIN = dict(
     erasing=0.0,            # probability of random erasing per image
     label_smoothing=0.0,
     class_weight="none",    # "none", "balanced", "sqrt"
-    early_stopping_patience=15,
+    early_stopping_patience=15,  # 0: off
     reduce_lr_patience=5,
     reduce_lr_factor=0.5,
     val_fraction=0.1,       # only used when the data has no val split (Kaggle layout)
     seed=0,
     time_budget=None,       # seconds (or "90m", "2h"): stop cleanly, keep the best checkpoint
+    track_test=False,       # also log test accuracy/loss each epoch (a curve to report, never
+                            # used for selection: checkpoints and early stopping watch val)
+    init=None,              # a .keras model of the same architecture to start from (warm restart)
 )
 
 # Export

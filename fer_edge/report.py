@@ -73,7 +73,7 @@ def plot_confusion(cm, title: str, path) -> None:
 
 
 def plot_history(history_csv, path) -> None:
-    """Accuracy and loss curves (train vs val) from Keras' CSVLogger file."""
+    """Accuracy and loss curves (train, val and, when tracked, test) from CSVLogger's file."""
     import pandas as pd
     import seaborn as sns
 
@@ -84,9 +84,9 @@ def plot_history(history_csv, path) -> None:
     df["epoch"] = df["epoch"] + 1
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for ax, metric in zip(axes, ("accuracy", "loss")):
-        cols = [c for c in (metric, f"val_{metric}") if c in df]
+        cols = [c for c in (metric, f"val_{metric}", f"test_{metric}") if c in df]
         long = df.melt(id_vars="epoch", value_vars=cols, var_name="split", value_name="value")
-        long["split"] = long["split"].map(lambda c: "val" if c.startswith("val_") else "train")
+        long["split"] = long["split"].map(lambda c: c.split("_")[0] if "_" in c else "train")
         sns.lineplot(data=long, x="epoch", y="value", hue="split", marker="o", ax=ax)
         ax.set_ylabel(metric)
         ax.set_title(metric)

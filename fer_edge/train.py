@@ -81,8 +81,15 @@ def make_dataset(split: fdata.Split, opts: dict, training: bool, weights=None):
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _callbacks(run: Path, opts: dict, state: dict, resume: bool):
+def _callbacks(run: Path, opts: dict, state: dict, resume: bool, test_ds=None):
     import keras
+
+    class TestCurve(keras.callbacks.Callback):
+        """Adds test_accuracy/test_loss to the epoch's logs before CSVLogger writes them."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            loss, acc = self.model.evaluate(test_ds, verbose=0)
+            logs.update(test_loss=float(loss), test_accuracy=float(acc))
 
     class EpochState(keras.callbacks.Callback):
         """last.keras + state.json after every epoch, so --resume continues from here."""
@@ -133,16 +140,20 @@ def _callbacks(run: Path, opts: dict, state: dict, resume: bool):
                 self.best = state["best_val_accuracy"]
                 self.wait = state.get("early_stopping_wait", 0)
 
+    # patience 0 turns early stopping off: a warm restart's high-lr phase dips below the best
+    # val of the weights it started from for longer than any useful patience.
+    patience = opts["early_stopping_patience"] or 0
     early = ResumableEarlyStopping(monitor="val_accuracy", mode="max",
-                                   patience=opts["early_stopping_patience"], verbose=1)
+                                   patience=patience, verbose=1) if patience > 0 else None
     best = state.get("best_val_accuracy") if resume else None
-    cbs = [
+    cbs = [TestCurve()] if test_ds is not None else []
+    cbs += [
         keras.callbacks.ModelCheckpoint(run / "best.keras", monitor="val_accuracy", mode="max",
                                         save_best_only=True, verbose=1,
                                         initial_value_threshold=best),
         keras.callbacks.CSVLogger(run / "history.csv", append=resume),
         keras.callbacks.TensorBoard(log_dir=str(run / "logs")),
-        early,
+        *([early] if early else []),
         EpochState(),
     ]
     if opts["schedule"] == "decay":  # a schedule owns the lr otherwise
@@ -152,6 +163,22 @@ def _callbacks(run: Path, opts: dict, state: dict, resume: bool):
     if opts["time_budget"]:
         cbs.append(TimeBudget(opts["time_budget"]))
     return cbs
+
+
+def _warm_start(model, path) -> str:
+    """Copy the weights of the .keras model at `path` into `model` (same architecture); returns
+    the file's sha256, recorded in config.json so the run names exactly what it started from."""
+    import hashlib
+
+    from .keras_io import load_keras
+
+    src = load_keras(path)
+    mine, theirs = model.get_weights(), src.get_weights()
+    if src.name != model.name or [w.shape for w in mine] != [w.shape for w in theirs]:
+        raise FerEdgeError(f"--init {path}: a '{src.name}' model, not '{model.name}' "
+                           f"(the weights must match the architecture being trained)")
+    model.set_weights(theirs)
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _strategy(name: str | None, logical_cpus: int | None):
@@ -269,6 +296,8 @@ def train(data, arch: str = defaults.TRAIN["arch"], out: str | None = None, resu
                           loss=keras.losses.CategoricalCrossentropy(
                               label_smoothing=opts["label_smoothing"]),
                           metrics=["accuracy"])
+            if opts["init"]:
+                opts["init_sha256"] = _warm_start(model, opts["init"])
     if not resume:
         write_json(run / "config.json", {
             "options": opts, "data": str(data), "data_fingerprint": ds.fingerprint,
@@ -279,6 +308,11 @@ def train(data, arch: str = defaults.TRAIN["arch"], out: str | None = None, resu
     cw = class_weights(train_split.y, opts["class_weight"])
     train_ds = make_dataset(train_split, opts, True, cw)
     val_ds = make_dataset(val_split, opts, False)
+    test_ds = None
+    if opts.get("track_test"):
+        if not len(ds.split("test")):
+            raise FerEdgeError(f"{data}: --track-test needs a test split")
+        test_ds = make_dataset(ds.split("test"), opts, False)
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
     initial_epoch = state.get("epoch", 0)
@@ -287,7 +321,7 @@ def train(data, arch: str = defaults.TRAIN["arch"], out: str | None = None, resu
     t0 = time.time()
     if initial_epoch < opts["epochs"]:
         model.fit(train_ds, validation_data=val_ds, epochs=opts["epochs"],
-                  initial_epoch=initial_epoch, callbacks=_callbacks(run, opts, state, resume),
+                  initial_epoch=initial_epoch, callbacks=_callbacks(run, opts, state, resume, test_ds),
                   verbose=verbose)
     wall = time.time() - t0
 

@@ -143,3 +143,56 @@ def test_options_resolution_and_helpers():
     w = class_weights(y, "balanced")
     assert w[1] / w[0] == pytest.approx(9.0)
     assert (w[y]).mean() == pytest.approx(1.0)
+
+
+def test_init_warm_starts_from_a_trained_model_and_rejects_another_architecture(synth_data,
+                                                                               tmp_path):
+    first = train(synth_data, arch="tiny", out=tmp_path / "a", epochs=12, batch_size=16,
+                  verbose=0)
+    # One epoch at a tiny learning rate: only a warm start can keep the first run's accuracy.
+    warm = train(synth_data, arch="tiny", out=tmp_path / "b", epochs=1, batch_size=16,
+                 learning_rate=1e-6, init=str(tmp_path / "a" / "best.keras"), verbose=0)
+    cold = train(synth_data, arch="tiny", out=tmp_path / "c", epochs=1, batch_size=16,
+                 learning_rate=1e-6, seed=1, verbose=0)
+    assert first["splits"]["val"]["top1"] > 0.6
+    assert warm["splits"]["val"]["top1"] >= first["splits"]["val"]["top1"] - 0.1
+    assert cold["splits"]["val"]["top1"] < 0.4
+    cfg = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert cfg["options"]["init"].endswith("best.keras") and len(cfg["options"]["init_sha256"]) == 64
+    with pytest.raises(FerEdgeError, match="not 'edge_vgg_s'"):
+        train(synth_data, arch="edge_vgg_s", out=tmp_path / "d", epochs=1,
+              init=str(tmp_path / "a" / "best.keras"), verbose=0)
+
+
+def test_track_test_logs_a_test_curve_beside_val(synth_data, tmp_path):
+    import pandas as pd
+
+    metrics = train(synth_data, arch="tiny", out=tmp_path / "run", epochs=3, batch_size=16,
+                    track_test=True, verbose=0)
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert {"val_accuracy", "test_accuracy", "test_loss"} <= set(history.columns)
+    assert len(history) == 3 and history["test_accuracy"].between(0, 1).all()
+    # the last epoch's test accuracy is the final model's own (best.keras may be another epoch)
+    from fer_edge.keras_io import load_keras
+    from fer_edge.train import predict
+    from fer_edge import data as fdata
+
+    last = load_keras(tmp_path / "run" / "last.keras")
+    test = fdata.load(synth_data).split("test")
+    acc = (predict(last, test.x).argmax(1) == test.y).mean()
+    assert abs(acc - history["test_accuracy"].iloc[-1]) < 1e-6
+    assert "test" in metrics["splits"]
+
+
+def test_early_stopping_patience_zero_turns_it_off(tmp_path):
+    import keras
+
+    from fer_edge.train import _callbacks
+
+    def early_stoppers(patience):
+        opts = resolve_options("edge_fast", {"early_stopping_patience": patience})
+        return [c for c in _callbacks(tmp_path, opts, {}, False)
+                if isinstance(c, keras.callbacks.EarlyStopping)]
+
+    assert [c.patience for c in early_stoppers(15)] == [15]
+    assert early_stoppers(0) == []

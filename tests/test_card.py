@@ -1,0 +1,44 @@
+"""The model card is generated from the run's and evaluate's own files; a warm-started run's card
+names the earlier run's command too, so the chain can be reproduced."""
+
+import json
+import shutil
+from pathlib import Path
+
+from fer_edge.card import write_card
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "models" / "eval"
+
+
+def _run(folder: Path, command: str, **options) -> Path:
+    folder.mkdir(parents=True)
+    config = json.loads((ROOT / "reports" / "edge_fast" / "config.json").read_text())
+    config["options"].update(options)
+    config["command"] = command
+    (folder / "config.json").write_text(json.dumps(config))
+    shutil.copy(ROOT / "reports" / "edge_fast" / "metrics.json", folder / "metrics.json")
+    return folder
+
+
+def test_card_of_a_warm_started_run_lists_both_commands_in_order(tmp_path):
+    first = _run(tmp_path / "first", "/some/venv/bin/fer-edge train --arch edge_fast --out A")
+    (first / "best.keras").write_bytes(b"weights")
+    second = _run(tmp_path / "second", "fer-edge train --init A/best.keras",
+                  init=str(first / "best.keras"), init_sha256="ab" * 32)
+    card = write_card(second, REPORT, tmp_path / "card.md", "fer-edge train --init A/best.keras")
+    text = card.read_text()
+    assert "Warm restart" in text and "abababababababab" in text
+    one = text.index("fer-edge train --arch edge_fast --out A")
+    two = text.index("      fer-edge train --init A/best.keras")
+    assert one < two < text.index("fer-edge export")
+    assert "/some/venv" not in text
+    report = json.loads((REPORT / "report.json").read_text())
+    int8 = next(r for r in report["variants"] if r["model"].endswith("fer_int8.tflite"))
+    assert f"{int8['top1']:.2%}" in text
+
+
+def test_card_of_a_plain_run_has_no_warm_start(tmp_path):
+    run = _run(tmp_path / "run", "fer-edge train --arch edge_fast")
+    text = write_card(run, REPORT, tmp_path / "card.md", "fer-edge train --arch edge_fast").read_text()
+    assert "Warm restart" not in text and "fer-edge train --arch edge_fast" in text
