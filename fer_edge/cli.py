@@ -73,8 +73,9 @@ class CLI:
               label_smoothing: float = None, class_weight: str = None,
               early_stopping_patience: int = None, reduce_lr_patience: int = None,
               reduce_lr_factor: float = None, val_fraction: float = None, seed: int = None,
-              time_budget=None, track_test: bool = None, init: str = None, limit: int = None, resume: bool = False, force: bool = False,
-              strategy: str = None, logical_cpus: int = None, verbose: str = "auto"):
+              time_budget=None, track_test: bool = None, init: str = None, limit: int = None,
+              resume: bool = False, force: bool = False, strategy: str = None,
+              logical_cpus: int = None, verbose: str = "auto"):
         """Train an architecture on FER2013 (Keras), keeping the best val-accuracy checkpoint.
 
         Unset options take the architecture's recipe (`fer-edge models list`), then the base

@@ -321,8 +321,8 @@ def train(data, arch: str = defaults.TRAIN["arch"], out: str | None = None, resu
     t0 = time.time()
     if initial_epoch < opts["epochs"]:
         model.fit(train_ds, validation_data=val_ds, epochs=opts["epochs"],
-                  initial_epoch=initial_epoch, callbacks=_callbacks(run, opts, state, resume, test_ds),
-                  verbose=verbose)
+                  initial_epoch=initial_epoch, verbose=verbose,
+                  callbacks=_callbacks(run, opts, state, resume, test_ds))
     wall = time.time() - t0
 
     from . import report

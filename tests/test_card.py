@@ -40,5 +40,6 @@ def test_card_of_a_warm_started_run_lists_both_commands_in_order(tmp_path):
 
 def test_card_of_a_plain_run_has_no_warm_start(tmp_path):
     run = _run(tmp_path / "run", "fer-edge train --arch edge_fast")
-    text = write_card(run, REPORT, tmp_path / "card.md", "fer-edge train --arch edge_fast").read_text()
+    card = write_card(run, REPORT, tmp_path / "card.md", "fer-edge train --arch edge_fast")
+    text = card.read_text()
     assert "Warm restart" not in text and "fer-edge train --arch edge_fast" in text

@@ -158,7 +158,8 @@ def test_init_warm_starts_from_a_trained_model_and_rejects_another_architecture(
     assert warm["splits"]["val"]["top1"] >= first["splits"]["val"]["top1"] - 0.1
     assert cold["splits"]["val"]["top1"] < 0.4
     cfg = json.loads((tmp_path / "b" / "config.json").read_text())
-    assert cfg["options"]["init"].endswith("best.keras") and len(cfg["options"]["init_sha256"]) == 64
+    assert cfg["options"]["init"].endswith("best.keras")
+    assert len(cfg["options"]["init_sha256"]) == 64
     with pytest.raises(FerEdgeError, match="not 'edge_vgg_s'"):
         train(synth_data, arch="edge_vgg_s", out=tmp_path / "d", epochs=1,
               init=str(tmp_path / "a" / "best.keras"), verbose=0)
@@ -173,9 +174,9 @@ def test_track_test_logs_a_test_curve_beside_val(synth_data, tmp_path):
     assert {"val_accuracy", "test_accuracy", "test_loss"} <= set(history.columns)
     assert len(history) == 3 and history["test_accuracy"].between(0, 1).all()
     # the last epoch's test accuracy is the final model's own (best.keras may be another epoch)
+    from fer_edge import data as fdata
     from fer_edge.keras_io import load_keras
     from fer_edge.train import predict
-    from fer_edge import data as fdata
 
     last = load_keras(tmp_path / "run" / "last.keras")
     test = fdata.load(synth_data).split("test")
