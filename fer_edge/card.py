@@ -39,6 +39,11 @@ its images come from the web and carry no licence of their own. Check that your 
 before shipping the weights in a product."""
 
 
+# The training options a card shows as the recipe.
+RECIPE_KEYS = ("epochs", "batch_size", "learning_rate", "schedule", "warmup_epochs", "weight_decay",
+               "augment", "erasing", "label_smoothing", "class_weight", "seed")
+
+
 def _command(config: dict) -> str:
     """The recorded command line, without the interpreter's or venv's path."""
     argv = config.get("command", "").split(" ")
@@ -62,10 +67,12 @@ def _warm_start_stages(opts: dict) -> tuple[str, str]:
     earlier = _read_json(init.parent / "config.json")
     if not earlier:
         return "", bullet + "; the run that made them is not recorded beside them.\n"
-    e = earlier["options"]
+    # Name every recipe option the first stage set differently, so "the rest" is really the same.
+    first = earlier["options"]
     done = _read_json(init.parent / "metrics.json").get("epochs_done", "?")
-    bullet += (f"; those were trained first with epochs={e['epochs']} ({done} run), "
-               f"learning_rate={e['learning_rate']}, erasing={e['erasing']} (the rest as below).\n")
+    differ = ", ".join(f"{k}={first.get(k)}" for k in RECIPE_KEYS if first.get(k) != opts.get(k))
+    bullet += (f"; those were trained first ({done} epochs run) with {differ or 'the same recipe'}"
+               f"{' (the rest as below)' if differ else ''}.\n")
     return _command(earlier) + "\n      ", bullet
 
 
@@ -83,9 +90,7 @@ def write_card(run, report, out, train_command: str, force: bool = False) -> Pat
     arch = archs.get(opts["arch"])
     state = _read_json(run / "state.json")
     val = metrics["splits"].get("val", {})
-    recipe = ", ".join(f"{k}={opts[k]}" for k in (
-        "epochs", "batch_size", "learning_rate", "schedule", "warmup_epochs", "weight_decay",
-        "augment", "erasing", "label_smoothing", "class_weight", "seed"))
+    recipe = ", ".join(f"{k}={opts[k]}" for k in RECIPE_KEYS)
     rel = lambda p: Path(p).name  # noqa: E731
     stages, warm = _warm_start_stages(opts)
     tta = " --tta" if any(v.get("tta") for v in result["variants"]) else ""
