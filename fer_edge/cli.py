@@ -73,7 +73,8 @@ class CLI:
               label_smoothing: float = None, class_weight: str = None,
               early_stopping_patience: int = None, reduce_lr_patience: int = None,
               reduce_lr_factor: float = None, val_fraction: float = None, seed: int = None,
-              time_budget=None, track_test: bool = None, init: str = None, limit: int = None,
+              time_budget=None, track_test: bool = None, init: str = None,
+              swa_start: int = None, swa_lr: float = None, limit: int = None,
               resume: bool = False, force: bool = False, strategy: str = None,
               logical_cpus: int = None, verbose: str = "auto"):
         """Train an architecture on FER2013 (Keras), keeping the best val-accuracy checkpoint.
@@ -106,6 +107,11 @@ class CLI:
             for reporting; checkpoints and early stopping still watch val only.
           init: start from the weights of this .keras model of the same architecture (a warm
             restart: a fresh optimizer and schedule over a trained model).
+          swa_start: stochastic weight averaging: average the weights of every epoch after
+            this one into OUT/swa.keras (BN statistics recomputed); with the cosine schedule the
+            cosine ends at this epoch and the lr then stays at --swa-lr. metrics.json says
+            which of best.keras and swa.keras has the higher val accuracy ("selected").
+          swa_lr: the constant learning rate of the SWA phase (default: learning_rate / 4).
           limit: use N images per split (smoke runs).
           resume: continue the run in --out from its last finished epoch.
           force: delete an existing run in --out and start over.

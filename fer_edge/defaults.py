@@ -27,7 +27,11 @@ TRAIN = dict(
     track_test=False,       # also log test accuracy/loss each epoch (a curve to report, never
                             # used for selection: checkpoints and early stopping watch val)
     init=None,              # a .keras model of the same architecture to start from (warm restart)
+    swa_start=None,         # SWA: average the weights of every epoch after this one (swa.keras)
+    swa_lr=None,            # SWA: the constant lr after swa_start (cosine decays to it); None:
+                            # learning_rate * SWA_LR_FRACTION
 )
+SWA_LR_FRACTION = 0.25
 
 # Export
 QUANTIZE_MODES = ("float32", "float16", "dynamic", "int8")

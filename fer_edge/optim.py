@@ -54,14 +54,29 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
                 "warmup_steps": self.warmup_steps, "final_fraction": self.final_fraction}
 
 
+def swa_lr(opts: dict) -> float:
+    from .defaults import SWA_LR_FRACTION
+
+    return float(opts.get("swa_lr") or opts["learning_rate"] * SWA_LR_FRACTION)
+
+
+def cosine_epochs(opts: dict) -> int:
+    """The cosine's length: the whole run, or up to --swa-start, after which the lr stays flat."""
+    return int(opts["swa_start"]) if opts.get("swa_start") else int(opts["epochs"])
+
+
+def final_fraction(opts: dict) -> float:
+    return swa_lr(opts) / opts["learning_rate"] if opts.get("swa_start") else 0.01
+
+
 def make(opts: dict, steps_per_epoch: int):
     if opts["schedule"] == "decay":
         if opts["weight_decay"]:
             raise ValueError("schedule 'decay' uses plain Adam; set weight_decay 0 or use 'cosine'")
         return AdamDecay(opts["learning_rate"], decay=opts["decay"])
     if opts["schedule"] == "cosine":
-        lr = WarmupCosine(opts["learning_rate"], opts["epochs"] * steps_per_epoch,
-                          opts["warmup_epochs"] * steps_per_epoch)
+        lr = WarmupCosine(opts["learning_rate"], cosine_epochs(opts) * steps_per_epoch,
+                          opts["warmup_epochs"] * steps_per_epoch, final_fraction(opts))
         if opts["weight_decay"]:
             return keras.optimizers.AdamW(lr, weight_decay=opts["weight_decay"])
         return keras.optimizers.Adam(lr)

@@ -84,6 +84,8 @@ def make_dataset(split: fdata.Split, opts: dict, training: bool, weights=None):
 def _callbacks(run: Path, opts: dict, state: dict, resume: bool, test_ds=None):
     import keras
 
+    from . import swa
+
     class TestCurve(keras.callbacks.Callback):
         """Adds test_accuracy/test_loss to the epoch's logs before CSVLogger writes them."""
 
@@ -154,6 +156,9 @@ def _callbacks(run: Path, opts: dict, state: dict, resume: bool, test_ds=None):
         keras.callbacks.CSVLogger(run / "history.csv", append=resume),
         keras.callbacks.TensorBoard(log_dir=str(run / "logs")),
         *([early] if early else []),
+        # before EpochState, so state.json never records an epoch the average has not seen
+        *([swa.callback(run, int(opts["swa_start"]), state.get("epoch", 0), state)]
+          if opts.get("swa_start") else []),
         EpochState(),
     ]
     if opts["schedule"] == "decay":  # a schedule owns the lr otherwise
@@ -213,8 +218,9 @@ def predict(model, x_u8: np.ndarray, batch_size: int = 256) -> np.ndarray:
     return model.predict(batch_to_float(x_u8), batch_size=batch_size, verbose=0)
 
 
-def write_split_reports(model, ds: fdata.Dataset, run: Path) -> dict:
-    """Confusion matrices (PNG), classification reports and metrics for every split."""
+def write_split_reports(model, ds: fdata.Dataset, run: Path, tag: str = "") -> dict:
+    """Confusion matrices (PNG), classification reports and metrics for every split; `tag`
+    prefixes the file names (e.g. "swa_")."""
     from . import report
 
     metrics = {}
@@ -225,9 +231,9 @@ def write_split_reports(model, ds: fdata.Dataset, run: Path) -> dict:
         m = report.summary(split.y, pred)
         metrics[name] = m
         report.plot_confusion(m["confusion_matrix"],
-                              f"{model.name} — {name} (top-1 {m['top1']:.2%}, n={m['n']})",
-                              run / f"confusion_{name}.png")
-        write_text(run / f"classification_report_{name}.txt",
+                              f"{tag}{model.name} — {name} (top-1 {m['top1']:.2%}, n={m['n']})",
+                              run / f"{tag}confusion_{name}.png")
+        write_text(run / f"{tag}classification_report_{name}.txt",
                    report.classification_report(split.y, pred))
     return metrics
 
@@ -289,7 +295,7 @@ def train(data, arch: str = defaults.TRAIN["arch"], out: str | None = None, resu
             model = keras.saving.load_model(run / "last.keras")
             schedule = getattr(model.optimizer, "_learning_rate", None)
             if isinstance(schedule, optim.WarmupCosine):  # --epochs may have changed the length
-                schedule.total_steps = int(opts["epochs"]) * steps
+                schedule.total_steps = optim.cosine_epochs(opts) * steps
         else:
             model = archs.build(opts["arch"])
             model.compile(optimizer=optim.make(opts, steps),
@@ -325,15 +331,25 @@ def train(data, arch: str = defaults.TRAIN["arch"], out: str | None = None, resu
                   callbacks=_callbacks(run, opts, state, resume, test_ds))
     wall = time.time() - t0
 
-    from . import report
+    from . import report, swa
 
+    epochs_done = json.loads((run / "state.json").read_text()).get("epoch", 0)
+    averaged = (swa.finalize(model, run, epochs_done, train_ds)
+                if opts.get("swa_start") else None)
     report.plot_history(run / "history.csv", run / "curves.png")
     best = keras.saving.load_model(run / "best.keras")
     metrics = {"arch": opts["arch"], "params": int(best.count_params()),
-               "epochs_done": json.loads((run / "state.json").read_text()).get("epoch", 0),
-               "fit_seconds_this_call": round(wall, 1),
-               "splits": write_split_reports(best, ds, run)}
+               "epochs_done": epochs_done, "fit_seconds_this_call": round(wall, 1),
+               "splits": write_split_reports(best, ds, run), "selected": "best.keras"}
+    if averaged:
+        metrics["swa"] = {"epochs_averaged": int(swa.load(run, epochs_done)[1]),
+                          "splits": write_split_reports(model, ds, run, tag="swa_")}
+        # Model selection on val only: ship the average if it beats the best single epoch.
+        if metrics["swa"]["splits"]["val"]["top1"] > metrics["splits"]["val"]["top1"]:
+            metrics["selected"] = "swa.keras"
     write_json(run / "metrics.json", metrics)
-    summary = ", ".join(f"{k} {v['top1']:.2%}" for k, v in metrics["splits"].items())
-    print(f"done: {run}/best.keras ({summary})", flush=True)
+    for name, m in [("best.keras", metrics)] + ([("swa.keras", metrics["swa"])] if averaged else []):
+        summary = ", ".join(f"{k} {v['top1']:.2%}" for k, v in m["splits"].items())
+        print(f"done: {run}/{name} ({summary})", flush=True)
+    print(f"selected on val: {run}/{metrics['selected']}", flush=True)
     return metrics

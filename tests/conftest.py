@@ -19,6 +19,16 @@ def _export_tflite(model, out_path: Path, mode: str = "float32", calib=None) -> 
     out_path.write_bytes(convert(model, mode, calib_images=calib))
 
 
+@pytest.fixture(scope="module")
+def synth_data(tmp_path_factory):
+    """A small synthetic FER2013 folder tree (train/val/test) for training tests."""
+    from synth import make_tree
+
+    root = tmp_path_factory.mktemp("fer")
+    make_tree(root, per_split={"train": 40, "val": 10, "test": 10})
+    return root
+
+
 @pytest.fixture(scope="session")
 def tiny_tflite(tmp_path_factory) -> Path:
     """An untrained `tiny` emotion model exported to .tflite (seconds; built once per session).

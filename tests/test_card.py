@@ -45,3 +45,25 @@ def test_card_of_a_plain_run_has_no_warm_start(tmp_path):
     card = write_card(run, REPORT, tmp_path / "card.md", "fer-edge train --arch edge_fast")
     text = card.read_text()
     assert "Warm restart" not in text and "fer-edge train --arch edge_fast" in text
+
+
+def test_card_follows_a_chain_of_warm_restarts_and_ships_the_selected_swa_model(tmp_path):
+    one = _run(tmp_path / "one", "fer-edge train --out ONE")
+    (one / "best.keras").write_bytes(b"weights")
+    two = _run(tmp_path / "two", "fer-edge train --out TWO --init ONE/best.keras", epochs=100,
+               init=str(one / "best.keras"), init_sha256="cd" * 32)
+    (two / "best.keras").write_bytes(b"weights")
+    three = _run(tmp_path / "three", "fer-edge train --out THREE", epochs=100, swa_start=3,
+                 swa_lr=3e-4, init=str(two / "best.keras"), init_sha256="ef" * 32)
+    metrics = json.loads((three / "metrics.json").read_text())
+    swa_val = {**metrics["splits"]["val"], "top1": 0.6789}
+    metrics.update(selected="swa.keras", swa={"epochs_averaged": 42, "splits": {"val": swa_val}})
+    (three / "metrics.json").write_text(json.dumps(metrics))
+    text = write_card(three, REPORT, tmp_path / "card.md", "fer-edge train --out THREE").read_text()
+    first, second = text.index("fer-edge train --out ONE"), text.index("fer-edge train --out TWO")
+    assert first < second < text.index("      fer-edge train --out THREE")
+    assert "efefefefefefefef" in text and "cdcdcdcdcdcdcdcd" in text
+    assert "swa_start=None, swa_lr=None (the rest as below)" in text
+    assert "epochs=70 (the rest as in the stage after it)" in text
+    assert "fer-edge export --model " + str(three / "swa.keras") in text
+    assert "weight average (SWA) of the last 42 epochs" in text and "67.89%" in text

@@ -12,20 +12,11 @@ import pytest
 from fer_edge.errors import FerEdgeError
 from fer_edge.train import class_weights, parse_duration, resolve_options, train
 
-from synth import make_tree
-
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ["best.keras", "last.keras", "state.json", "history.csv", "config.json", "curves.png",
              "metrics.json", "logs"] + [f"{kind}_{s}.{ext}" for s in ("train", "val", "test")
                                         for kind, ext in (("confusion", "png"),
                                                           ("classification_report", "txt"))]
-
-
-@pytest.fixture(scope="module")
-def synth_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fer")
-    make_tree(root, per_split={"train": 40, "val": 10, "test": 10})
-    return root
 
 
 @pytest.fixture(autouse=True)
