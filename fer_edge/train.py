@@ -46,6 +46,8 @@ def resolve_options(arch: str, overrides: dict) -> dict:
         raise FerEdgeError(f"unknown training option(s): {', '.join(sorted(unknown))}")
     opts.update({k: v for k, v in overrides.items() if v is not None})
     opts["time_budget"] = parse_duration(opts["time_budget"])
+    if opts["swa_lr"] is not None and not opts["swa_start"]:
+        raise FerEdgeError("--swa-lr needs --swa-start (the epoch after which weights are averaged)")
     return opts
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from fer_edge import swa
+from fer_edge.errors import FerEdgeError
 from fer_edge.train import resolve_options, train
 
 
@@ -79,6 +80,8 @@ def test_swa_schedule_decays_to_swa_lr_then_stays_flat():
     assert float(lr(99)) == pytest.approx(2e-4)
     opts = resolve_options("tiny", {"epochs": 10, "learning_rate": 1e-3, "swa_start": 4})
     assert optim.swa_lr(opts) == pytest.approx(2.5e-4)  # the default fraction
+    with pytest.raises(FerEdgeError, match="--swa-lr needs --swa-start"):
+        resolve_options("tiny", {"swa_lr": 1e-4})
     plain = optim.make(resolve_options("tiny", {"epochs": 10, "learning_rate": 1e-3}), 10)
     assert float(plain._learning_rate(99)) < 2e-5  # without SWA the cosine runs to the end
 
