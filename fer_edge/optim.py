@@ -65,18 +65,17 @@ def cosine_epochs(opts: dict) -> int:
     return int(opts["swa_start"]) if opts.get("swa_start") else int(opts["epochs"])
 
 
-def final_fraction(opts: dict) -> float:
-    return swa_lr(opts) / opts["learning_rate"] if opts.get("swa_start") else 0.01
-
-
 def make(opts: dict, steps_per_epoch: int):
     if opts["schedule"] == "decay":
         if opts["weight_decay"]:
             raise ValueError("schedule 'decay' uses plain Adam; set weight_decay 0 or use 'cosine'")
         return AdamDecay(opts["learning_rate"], decay=opts["decay"])
     if opts["schedule"] == "cosine":
+        # with SWA the cosine ends at swa_lr; otherwise at the schedule's own floor
+        floor = ({"final_fraction": swa_lr(opts) / opts["learning_rate"]}
+                 if opts.get("swa_start") else {})
         lr = WarmupCosine(opts["learning_rate"], cosine_epochs(opts) * steps_per_epoch,
-                          opts["warmup_epochs"] * steps_per_epoch, final_fraction(opts))
+                          opts["warmup_epochs"] * steps_per_epoch, **floor)
         if opts["weight_decay"]:
             return keras.optimizers.AdamW(lr, weight_decay=opts["weight_decay"])
         return keras.optimizers.Adam(lr)

@@ -46,7 +46,7 @@ def _save(run: Path, epoch: int, mean: list[np.ndarray], count: int) -> None:
             old.unlink()
 
 
-def callback(run: Path, start: int, initial_epoch: int, state: dict):
+def callback(run: Path, start: int, initial_epoch: int):
     """A Keras callback that folds the weights of every epoch after `start` into the average."""
     import keras
 
@@ -64,7 +64,6 @@ def callback(run: Path, start: int, initial_epoch: int, state: dict):
             self.count += 1
             self.mean = [m + (x - m) / self.count for m, x in zip(self.mean, w)]
             _save(run, done, self.mean, self.count)
-            state["swa_count"] = self.count
 
     return SWA()
 
@@ -95,15 +94,15 @@ def recompute_bn(model, batches) -> int:
     return k
 
 
-def finalize(model, run: Path, epoch: int, train_ds) -> Path | None:
+def finalize(model, run: Path, epoch: int, train_ds) -> int:
     """Write run/swa.keras: `model` with the averaged weights and recomputed BN statistics.
-    `model` is changed in place. Returns the path, or None when nothing was averaged yet."""
+    `model` is changed in place. Returns the number of epochs averaged (0: none yet, no file)."""
     mean, count = load(run, epoch)
     if mean is None:
-        return None
+        return 0
     model.set_weights([m.astype(w.dtype) for m, w in zip(mean, model.get_weights())])
     recompute_bn(model, (x for x, *_ in train_ds))
     with atomic_path(run / "swa.keras") as tmp:
         model.save(tmp)
     print(f"swa: averaged {count} epochs -> {run / 'swa.keras'}", flush=True)
-    return run / "swa.keras"
+    return count

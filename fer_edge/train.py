@@ -159,7 +159,7 @@ def _callbacks(run: Path, opts: dict, state: dict, resume: bool, test_ds=None):
         keras.callbacks.TensorBoard(log_dir=str(run / "logs")),
         *([early] if early else []),
         # before EpochState, so state.json never records an epoch the average has not seen
-        *([swa.callback(run, int(opts["swa_start"]), state.get("epoch", 0), state)]
+        *([swa.callback(run, int(opts["swa_start"]), state.get("epoch", 0))]
           if opts.get("swa_start") else []),
         EpochState(),
     ]
@@ -336,15 +336,14 @@ def train(data, arch: str = defaults.TRAIN["arch"], out: str | None = None, resu
     from . import report, swa
 
     epochs_done = json.loads((run / "state.json").read_text()).get("epoch", 0)
-    averaged = (swa.finalize(model, run, epochs_done, train_ds)
-                if opts.get("swa_start") else None)
+    averaged = swa.finalize(model, run, epochs_done, train_ds) if opts.get("swa_start") else 0
     report.plot_history(run / "history.csv", run / "curves.png")
     best = keras.saving.load_model(run / "best.keras")
     metrics = {"arch": opts["arch"], "params": int(best.count_params()),
                "epochs_done": epochs_done, "fit_seconds_this_call": round(wall, 1),
                "splits": write_split_reports(best, ds, run), "selected": "best.keras"}
     if averaged:
-        metrics["swa"] = {"epochs_averaged": int(swa.load(run, epochs_done)[1]),
+        metrics["swa"] = {"epochs_averaged": averaged,
                           "splits": write_split_reports(model, ds, run, tag="swa_")}
         # Model selection on val only: ship the average if it beats the best single epoch.
         if metrics["swa"]["splits"]["val"]["top1"] > metrics["splits"]["val"]["top1"]:
