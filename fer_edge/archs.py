@@ -139,3 +139,12 @@ def edge_fast(x):
           augment="none", erasing=0.0, label_smoothing=0.0, class_weight="none")
 def tiny(x):
     return _vgg(x, widths=(8, 16), convs_per_stage=(1, 1), dropout=0.0)
+
+
+# ---------------------------------------------------------------- distillation teachers
+
+@register("teacher_vgg", "Wider VGG-style CNN used as a distillation teacher, not for the edge: "
+          "stages 32-64-128-256 with two convs from 24 px down (1.2M parameters, ~96M MACs).",
+          **{**_EDGE_RECIPE, "epochs": 40, "weight_decay": 0.05})
+def teacher_vgg(x):
+    return _vgg(x, widths=(32, 64, 128, 256), convs_per_stage=(1, 2, 2, 2), dropout=0.4)
