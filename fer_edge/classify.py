@@ -1,37 +1,35 @@
-"""`fer-edge classify`: the edge runtime. Detect faces, crop them, classify their emotion with a
-`.tflite` on LiteRT.
+"""`fer-edge classify` and the `Classifier` API: the edge runtime. Detect faces, crop them (level
+the eyes), classify their emotion with a `.tflite` on LiteRT; in videos and streams, follow each
+face with a track id.
 
 Imports only numpy, OpenCV and ai-edge-litert (never TensorFlow or Keras), so it runs on a
 device that has nothing else. The model and the face detector are loaded once per process; the
 faces of one image are classified in one batch.
 
-Inputs: image files (anything OpenCV decodes: JPEG, PNG, BMP, WebP, TIFF; gray, colour, alpha,
-16-bit), folders (recursive, sorted, `glob` filter), videos (every Nth frame) and "-" (one image
-read from stdin). A bad input prints one line on stderr naming it and the rest go on; the run
-then ends with `InputsFailed` (exit code 1).
+    from fer_edge import Classifier
+    clf = Classifier()                        # the shipped model, the default detector
+    clf.faces("photo.jpg")                    # [{"box", "emotion", "confidence", "scores"}]
+    for frame in clf.video("clip.mp4"):       # or 0 (camera 0), or "rtsp://..."
+        print(frame["time"], [(f["track"], f["emotion"]) for f in frame["faces"]])
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import json
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterator
 
 import numpy as np
 
-from . import defaults, detect, fileio
-from .fileio import IMAGE_EXTS
+from . import defaults, detect, sources, track
 from .errors import FerEdgeError
-from .labels import canonical_label, face_to_input, flip_tta, to_gray, to_uint8
+from .labels import (aligned_crop, canonical_label, face_to_input, flip_tta, margin_crop,
+                     to_gray)
+from .outputs import FORMATS, AnnotatedOutput, ResultWriter, print_summary
+from .sources import CAMERA_PREFIX, STDIN, quiet_native_stderr
 
-VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm"}
-STDIN = "-"
-FORMATS = ("table", "json", "csv")
 MIN_IMAGE_SIDE = 8       # smaller images cannot hold a face: reported as zero faces, with a note
 
 
@@ -41,230 +39,119 @@ class InputsFailed(FerEdgeError):
     exit_code = 1
 
 
-@contextlib.contextmanager
-def quiet_native_stderr():
-    """Silence what C libraries (libpng, libjpeg, FFmpeg, LiteRT's INFO lines) print on fd 2, so
-    a bad input yields exactly our one line. FER_EDGE_DEBUG=1 keeps them."""
-    if os.environ.get("FER_EDGE_DEBUG"):
-        yield
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-# ------------------------------------------------------------------------------------- inputs
-
-@dataclass
-class Item:
-    """One thing to classify: an image (or video frame) with the name reported for it."""
-
-    name: str
-    image: np.ndarray | None = None      # working image (downscaled to MAX_IMAGE_SIDE)
-    scale: float = 1.0                   # original pixels per working pixel
-    size: tuple[int, int] = (0, 0)       # original (width, height)
-    error: str | None = None
-    source: str = ""                     # the input argument it came from (for output names)
-    rel: str = ""                        # path relative to that argument (folders)
-    frame: int | None = None
-
-
-def _shrink(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    """Downscale so the longer side is at most `max_side`; returns (image, original/working)."""
-    import cv2
-
-    h, w = image.shape[:2]
-    if max(h, w) <= max_side:
-        return image, 1.0
-    scale = max(h, w) / max_side
-    size = (max(1, round(w / scale)), max(1, round(h / scale)))
-    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    return small, max(h / small.shape[0], w / small.shape[1])
-
-
-def decode(buf: np.ndarray, max_side: int = defaults.MAX_IMAGE_SIDE):
-    """Encoded bytes -> (working image, scale, (width, height)); ValueError saying why not."""
-    import cv2
-
-    if buf.size == 0:
-        raise ValueError("empty file")
-    with quiet_native_stderr():
-        try:
-            image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
-        except cv2.error:
-            image = None
-    if image is None or image.size == 0:
-        raise ValueError("not a readable image (unknown format, truncated or corrupt)")
-    del buf
-    h, w = image.shape[:2]
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    image, scale = _shrink(image, max_side)   # at once: no further full-size copies
-    return to_uint8(image), scale, (w, h)
-
-
-def _image_item(name: str, read: Callable[[], np.ndarray], **kw) -> Item:
-    try:
-        buf = read()
-        image, scale, size = decode(buf)
-    except (OSError, ValueError, MemoryError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        return Item(name, error=reason, **kw)
-    return Item(name, image=image, scale=scale, size=size, **kw)
-
-
-def _video_items(path: Path, name: str, every: int, **kw) -> Iterator[Item]:
-    import cv2
-
-    with quiet_native_stderr():
-        cap = cv2.VideoCapture(str(path))
-    try:
-        if not cap.isOpened():
-            yield Item(name, error="not a readable video", **kw)
-            return
-        index, produced = 0, 0
-        while True:
-            with quiet_native_stderr():
-                ok = cap.grab()
-            if not ok:
-                break
-            if index % every == 0:
-                ok, frame = cap.retrieve()
-                if ok and frame is not None:
-                    h, w = frame.shape[:2]
-                    frame, scale = _shrink(frame, defaults.MAX_IMAGE_SIDE)
-                    produced += 1
-                    yield Item(f"{name}#frame={index}", image=frame, scale=scale, size=(w, h),
-                               frame=index, **kw)
-            index += 1
-        if produced == 0:
-            yield Item(name, error="not a readable video (no frame could be decoded)", **kw)
-    finally:
-        cap.release()
-
-
-def _is_media(p: Path) -> bool:
-    return p.suffix.lower() in IMAGE_EXTS or p.suffix.lower() in VIDEO_EXTS
-
-
-def iter_items(paths: Iterable[str], glob: str | None = None, every: int = 1,
-               stdin=None) -> Iterator[Item]:
-    """Expand the inputs (files, folders, videos, "-") into decoded items, lazily, in order."""
-    for arg in paths:
-        arg = str(arg)
-        if arg == STDIN:
-            stream = stdin if stdin is not None else sys.stdin.buffer
-            yield _image_item(arg, lambda: np.frombuffer(stream.read(), np.uint8), source=arg)
-            continue
-        path = Path(arg)
-        if path.is_dir():
-            pattern = glob or "*"
-            files = sorted((p for p in path.rglob(pattern) if p.is_file() and _is_media(p)),
-                           key=lambda p: p.relative_to(path).as_posix())
-            if not files:
-                what = f"no images or videos matching '{glob}'" if glob else "no images or videos"
-                yield Item(arg, error=f"{what} in this folder", source=arg)
-            for p in files:
-                yield from _file_items(p, every, source=arg, rel=p.relative_to(path).as_posix())
-        elif path.exists():
-            yield from _file_items(path, every, source=arg, rel=path.name, name=arg)
-        else:
-            yield Item(arg, error="no such file or directory", source=arg)
-
-
-def _file_items(path: Path, every: int, name: str | None = None, **kw) -> Iterator[Item]:
-    name = name or str(path)
-    if path.suffix.lower() in VIDEO_EXTS:
-        yield from _video_items(path, name, every, **kw)
-    else:
-        yield _image_item(name, lambda: np.fromfile(path, np.uint8), **kw)
-
-
-# --------------------------------------------------------------------------------- classifier
-
-def _margin_crop(gray: np.ndarray, box, margin: float) -> np.ndarray:
-    """The face box grown by `margin` of its size on every side, clipped to the image."""
-    x, y, w, h = (int(v) for v in box)
-    H, W = gray.shape[:2]
-    mx, my = int(round(w * margin)), int(round(h * margin))
-    x0, y0 = max(0, x - mx), max(0, y - my)
-    x1, y1 = min(W, x + w + mx), min(H, y + h + my)
-    if x1 <= x0 or y1 <= y0:
-        x0, y0, x1, y1 = max(0, min(x, W - 1)), max(0, min(y, H - 1)), W, H
-    return gray[y0:y1, x0:x1]
+def shipped_model(name: str | os.PathLike | None) -> Path:
+    """--model: a path, or None for the shipped default."""
+    path = Path(name) if name else defaults.default_model()
+    if not name and not path.exists():
+        raise FerEdgeError(
+            f"no default model is shipped yet ({path} does not exist); pass one with "
+            f"--model PATH.tflite (export a trained model with `fer-edge export`)")
+    return path
 
 
 class Classifier:
-    """Model + detector, loaded once; `faces(image)` -> list of face dicts for one image."""
+    """A model and a face detector, loaded once.
+
+    `faces(image)` -> the faces of one image (a path or a decoded BGR/gray array);
+    `video(source)` -> a generator of frames ({"frame", "time", "faces"}) over a video file, a
+    camera index or a stream URL, each face with a "track" id.
+    """
 
     def __init__(self, model: str | os.PathLike | None = None, detector: str = detect.DEFAULT,
                  no_detect: bool = False, threads: int | None = 1,
-                 margin: float = defaults.FACE_MARGIN, labels=None, tta: bool = False):
+                 margin: float = defaults.FACE_MARGIN, labels=None, tta: bool = False,
+                 align: bool = defaults.ALIGN_FACES):
         from .runtime import EmotionModel
 
-        path = Path(model) if model else defaults.default_model()
-        if not model and not path.exists():
-            raise FerEdgeError(
-                f"no default model is shipped yet ({path} does not exist); pass one with "
-                f"--model PATH.tflite (export a trained model with `fer-edge export`)")
+        path = shipped_model(model)
         with quiet_native_stderr():
             self.model = EmotionModel(path, threads=threads, labels=_labels(labels))
             self.detector = None if no_detect else detect.get(detector, threads=threads)
         self.detector_name = None if no_detect else detect.resolve(detector)
         self.margin = margin
         self.tta = tta
+        self.align = align
         self.names = [canonical_label(lab) or lab for lab in self.model.labels]
 
-    def boxes(self, image: np.ndarray) -> np.ndarray:
-        """Face boxes (x, y, w, h) in the working image's pixels."""
+    def detect(self, image: np.ndarray) -> detect.Detections:
+        """The faces' boxes (x, y, w, h), scores and eyes in the image's pixels."""
         h, w = image.shape[:2]
         if self.detector is None:
-            return np.array([[0, 0, w, h]], np.int64)
-        return self.detector(image)
+            return detect.Detections.build([[0, 0, w, h]], [1.0])
+        return self.detector.detect(image)
 
-    def _boxes_and_gray(self, image: np.ndarray):
-        gray = to_gray(image)
-        if isinstance(self.detector, detect.HaarDetector):
-            return self.detector(gray), gray     # Haar works on gray: convert once
-        return self.boxes(image), gray
+    def boxes(self, image: np.ndarray) -> np.ndarray:
+        return self.detect(image).boxes
 
-    def faces(self, image: np.ndarray, scale: float = 1.0, size=None,
-              boxes: np.ndarray | None = None) -> list[dict]:
-        h, w = image.shape[:2]
-        size = size or (w, h)
-        if boxes is None:
-            boxes, gray = self._boxes_and_gray(image)
-        else:
-            gray = to_gray(image)
-        if len(boxes) == 0:
-            return []
+    def crops(self, gray: np.ndarray, found: detect.Detections) -> np.ndarray:
+        """uint8 (N, 48, 48) model inputs of the detected faces."""
         margin = 0.0 if self.detector is None else self.margin
-        crops = np.stack([face_to_input(_margin_crop(gray, b, margin)) for b in boxes])
-        if self.tta:
-            scores = flip_tta(self.model.predict, crops, batch_size=2 * len(crops))
+        if self.align and found.eyes is not None:
+            faces = [aligned_crop(gray, b, margin, e) for b, e in zip(found.boxes, found.eyes)]
         else:
-            scores = self.model.predict(crops, batch_size=len(crops))
-        out = []
-        for box, s in zip(boxes, scores):
-            k = int(np.argmax(s))
-            out.append({
-                "box": _to_original(box, scale, size),
-                "emotion": self.names[k],
-                "confidence": round(float(s[k]), 4),
-                "scores": {n: round(float(v), 4) for n, v in zip(self.names, s)},
-            })
-        return out
+            faces = [margin_crop(gray, b, margin) for b in found.boxes]
+        return np.stack([face_to_input(f) for f in faces])
+
+    def scores(self, crops: np.ndarray) -> np.ndarray:
+        if self.tta:
+            return flip_tta(self.model.predict, crops, batch_size=2 * len(crops))
+        return self.model.predict(crops, batch_size=len(crops))
+
+    def faces(self, image, scale: float = 1.0, size=None,
+              boxes: np.ndarray | None = None) -> list[dict]:
+        """The faces of one image: box (in original pixels: working box x `scale`, clipped to
+        `size`), emotion, confidence and every label's score."""
+        if isinstance(image, (str, os.PathLike)):
+            image = sources.read_image(image)
+        h, w = image.shape[:2]
+        found = self.detect(image) if boxes is None else detect.Detections.build(
+            boxes, np.ones(len(boxes)))
+        if len(found) == 0:
+            return []
+        scores = self.scores(self.crops(to_gray(image), found))
+        return [self.face(box, s, scale, size or (w, h)) for box, s in zip(found.boxes, scores)]
+
+    def face(self, box, scores: np.ndarray, scale: float, size) -> dict:
+        k = int(np.argmax(scores))
+        return {
+            "box": _to_original(box, scale, size),
+            "emotion": self.names[k],
+            "confidence": round(float(scores[k]), 4),
+            "scores": {n: round(float(v), 4) for n, v in zip(self.names, scores)},
+        }
+
+    def video(self, source, every: int = 1, smooth: float = 0.0) -> Iterator[dict]:
+        """Frames of a video file, camera (an int) or stream URL: {"file", "frame", "time",
+        "faces"}, each face with its "track"; `smooth` as in `FrameTracker`."""
+        target = f"{CAMERA_PREFIX}{source}" if isinstance(source, int) else str(source)
+        tracker = FrameTracker(smooth)
+        for item in sources.video_items(target, target, every):
+            if item.error:
+                raise FerEdgeError(f"{target}: {item.error}")
+            yield tracker.record(self, item)
+
+
+class FrameTracker:
+    """Classifies the frames of one video with track ids; `smooth` in [0, 1) is the weight of
+    the past in an exponential moving average of each track's scores (0: none)."""
+
+    def __init__(self, smooth: float = 0.0):
+        self.tracker = track.Tracker()
+        self.smooth = smooth
+
+    def record(self, clf: Classifier, item: sources.Item) -> dict:
+        image = item.image
+        found = clf.detect(image) if min(image.shape[:2]) >= MIN_IMAGE_SIDE else \
+            detect.Detections.build([], [])
+        faces = []
+        if len(found):
+            scores = clf.scores(clf.crops(to_gray(image), found))
+            for box, s, t in zip(found.boxes, scores, self.tracker.update(found.boxes.tolist())):
+                face = clf.face(box, track.smooth(t, s, self.smooth), item.scale, item.size)
+                faces.append({"track": t.id, **face})
+        else:
+            self.tracker.update([])
+        return {"file": item.name, "frame": item.frame, "time": item.time, "faces": faces}
 
 
 def _labels(labels):
@@ -285,94 +172,6 @@ def _to_original(box, scale: float, size) -> list[int]:
     return [int(x0), int(y0), int(max(0, x1 - x0)), int(max(0, y1 - y0))]
 
 
-# ------------------------------------------------------------------------------------ outputs
-
-class _Writer:
-    def __init__(self, fmt: str, out, names: list[str]):
-        self.fmt, self.out, self.names = fmt, out, names
-        self.started = False
-        if fmt == "csv":
-            self.csv = csv.writer(out, lineterminator="\n")
-
-    def _header(self):
-        if self.started:
-            return
-        self.started = True
-        if self.fmt == "table":
-            self.out.write(f"{'file':<32}  {'face box (x,y,w,h)':<20}  {'emotion':<9} confidence\n")
-        elif self.fmt == "csv":
-            self.csv.writerow(["file", "face", "x", "y", "w", "h", "emotion", "confidence",
-                               *self.names])
-
-    def write(self, name: str, faces: list[dict]) -> None:
-        self._header()
-        if self.fmt == "json":
-            self.out.write(json.dumps({"file": name, "faces": faces}) + "\n")
-        elif self.fmt == "csv":
-            if not faces:
-                self.csv.writerow([name] + [""] * (7 + len(self.names)))
-            for i, f in enumerate(faces):
-                self.csv.writerow([name, i, *f["box"], f["emotion"], f"{f['confidence']:.4f}",
-                                   *(f"{f['scores'][n]:.4f}" for n in self.names)])
-        else:
-            if not faces:
-                self.out.write(f"{name:<32}  {'-':<20}  (no face)\n")
-            for f in faces:
-                box = ",".join(str(v) for v in f["box"])
-                self.out.write(f"{name:<32}  {box:<20}  {f['emotion']:<9} "
-                               f"{f['confidence']:.2f}\n")
-        self.out.flush()
-
-
-def _annotated_name(item: Item) -> str:
-    if item.source == STDIN:
-        return "stdin.png"
-    rel = Path(item.rel or Path(item.name).name)
-    if item.frame is not None:
-        return str(rel.with_name(f"{rel.stem}_frame{item.frame:06d}.jpg"))
-    if rel.suffix.lower() not in IMAGE_EXTS - {".pbm"}:
-        rel = rel.with_name(rel.name + ".png")
-    return str(rel)
-
-
-def annotate(image: np.ndarray, faces: list[dict], scale: float) -> np.ndarray:
-    """An 8-bit BGR copy of the working image with each face's box and label drawn."""
-    import cv2
-
-    img = image
-    if img.dtype == np.uint16:
-        img = (img >> 8).astype(np.uint8)
-    if img.ndim == 2:
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-    elif img.shape[2] == 4:
-        img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
-    else:
-        img = img.copy()
-    thick = max(1, round(max(img.shape[:2]) / 400))
-    for f in faces:
-        x, y, w, h = (round(v / scale) for v in f["box"])
-        cv2.rectangle(img, (x, y), (x + w, y + h), (0, 255, 0), thick)
-        text = f"{f['emotion']} {f['confidence']:.2f}"
-        fs = max(0.4, thick * 0.5)
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs, thick)
-        ty = y - 4 if y - th - 4 >= 0 else min(img.shape[0] - 1, y + h + th + 4)
-        cv2.rectangle(img, (x, ty - th - base), (x + tw, ty + base), (0, 255, 0), -1)
-        cv2.putText(img, text, (x, ty), cv2.FONT_HERSHEY_SIMPLEX, fs, (0, 0, 0), thick,
-                    cv2.LINE_AA)
-    return img
-
-
-def _save_annotated(out_dir: Path, item: Item, faces: list[dict], force: bool) -> None:
-    import cv2
-
-    path = out_dir / _annotated_name(item)
-    fileio.check_writable(path, force)
-    ok, enc = cv2.imencode(path.suffix, annotate(item.image, faces, item.scale))
-    if not ok:
-        raise FerEdgeError(f"cannot encode {path}")
-    fileio.write_bytes(path, enc.tobytes())
-
-
 # ---------------------------------------------------------------------------------- the command
 
 @dataclass
@@ -380,24 +179,15 @@ class Summary:
     inputs: int = 0
     faces: int = 0
     failed: list[str] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)    # video frames, kept for --summary
 
 
-def classify(paths, model=None, detector: str = detect.DEFAULT, no_detect: bool = False,
-             glob: str | None = None, every: int = defaults.VIDEO_EVERY,
-             threads: int | None = defaults.CLASSIFY_THREADS,
-             format: str = "table", save_annotated=None, force: bool = False,
-             labels=None, tta: bool = False, out=None, err=None, stdin=None) -> Summary:
-    """Classify the faces in `paths`, writing results to `out` (stdout) as they come.
-
-    Raises FerEdgeError for unusable options/models (before any input is read) and InputsFailed
-    (exit code 1) at the end when some inputs could not be read; those were each reported on
-    `err` (stderr) as one line, and every other input was processed.
-    """
-    out = out or sys.stdout
-    err = err or sys.stderr
-    paths = [str(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+def check_options(paths, format, every, threads, detector, no_detect, smooth, camera,
+                  save_annotated) -> None:
+    """Every option checked before any model is loaded or input read."""
     if not paths:
-        raise FerEdgeError("nothing to classify: give image files, folders, videos or '-'")
+        raise FerEdgeError("nothing to classify: give image files, folders, videos, stream "
+                           "URLs, --camera N or '-'")
     if format not in FORMATS:
         raise FerEdgeError(f"unknown format '{format}' ({', '.join(FORMATS)})")
     if not isinstance(every, int) or isinstance(every, bool) or every < 1:
@@ -406,46 +196,106 @@ def classify(paths, model=None, detector: str = detect.DEFAULT, no_detect: bool 
         raise FerEdgeError(f"--threads must be a whole number >= 1, not {threads!r}")
     if not no_detect and detector not in detect.DETECTORS:
         raise FerEdgeError(f"unknown detector '{detector}' (known: {', '.join(detect.DETECTORS)})")
+    if isinstance(smooth, bool) or not isinstance(smooth, (int, float)) or not 0 <= smooth < 1:
+        raise FerEdgeError(f"--smooth must be a number in [0, 1), not {smooth!r}")
+    if camera is not None and (isinstance(camera, bool) or not isinstance(camera, int)
+                               or camera < 0):
+        raise FerEdgeError(f"--camera must be a camera index >= 0, not {camera!r}")
     if paths.count(STDIN) > 1:
         raise FerEdgeError("'-' (stdin) can be given only once")
     out_dir = Path(save_annotated) if save_annotated else None
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise FerEdgeError(f"--save-annotated {out_dir} exists and is not a folder")
 
+
+def classify(paths, model=None, detector: str = detect.DEFAULT, no_detect: bool = False,
+             glob: str | None = None, every: int = defaults.VIDEO_EVERY,
+             threads: int | None = defaults.CLASSIFY_THREADS,
+             format: str = "table", save_annotated=None, force: bool = False,
+             labels=None, tta: bool = False, align: bool = defaults.ALIGN_FACES,
+             smooth: float = 0.0, summary: bool = False, camera: int | None = None,
+             out=None, err=None, stdin=None) -> Summary:
+    """Classify the faces in `paths` (and camera `camera`), writing results to `out` (stdout)
+    as they come.
+
+    Raises FerEdgeError for unusable options/models (before any input is read) and InputsFailed
+    (exit code 1) at the end when some inputs could not be read; those were each reported on
+    `err` (stderr) as one line, and every other input was processed.
+    """
+    out = out or sys.stdout
+    err = err or sys.stderr
+    paths = [str(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+    if camera is not None and not isinstance(camera, bool) and isinstance(camera, int):
+        paths.append(f"{CAMERA_PREFIX}{camera}")
+    check_options(paths, format, every, threads, detector, no_detect, smooth, camera,
+                  save_annotated)
     clf = Classifier(model, detector=detector, no_detect=no_detect, threads=threads,
-                     labels=labels, tta=tta)
-    writer = _Writer(format, out, clf.names)
-    summary = Summary()
+                     labels=labels, tta=tta, align=align)
+    writer = ResultWriter(format, out, clf.names)
+    annotated = AnnotatedOutput(Path(save_annotated), force) if save_annotated else None
+    done = Summary()
 
     def fail(name: str, reason: str) -> None:
-        summary.failed.append(name)
+        done.failed.append(name)
         err.write(f"fer-edge: error: {name}: {reason}\n")
         err.flush()
 
-    for item in iter_items(paths, glob=glob, every=every, stdin=stdin):
-        summary.inputs += 1
-        if item.error:
-            fail(item.name, item.error)
-            continue
-        h, w = item.image.shape[:2]
-        if min(h, w) < MIN_IMAGE_SIDE:
-            err.write(f"fer-edge: note: {item.name}: image is {item.size[0]}x{item.size[1]} px, "
-                      f"too small to hold a face\n")
-            faces = []
-        else:
-            faces = clf.faces(item.image, item.scale, item.size)
-        summary.faces += len(faces)
-        writer.write(item.name, faces)
-        if out_dir is not None:
-            try:
-                _save_annotated(out_dir, item, faces, force)
-            except (FerEdgeError, OSError) as e:
-                fail(item.name, f"annotated copy not written: {e}")
-        item.image = None
+    unsaved: set[str] = set()
 
-    if summary.failed:
-        n = len(summary.failed)
-        raise InputsFailed(f"{n} of {summary.inputs} input{'s' if summary.inputs != 1 else ''} "
-                           f"could not be processed ({summary.inputs - n} done, "
-                           f"{summary.faces} face{'s' if summary.faces != 1 else ''})")
-    return summary
+    def save(item: sources.Item, faces: list[dict] | None = None) -> None:
+        if item.name in unsaved:      # reported once: a video's later frames say nothing more
+            return
+        try:
+            annotated.add(item, faces)
+        except (FerEdgeError, OSError) as e:
+            unsaved.add(item.name)
+            fail(item.name, f"annotated copy not written: {e}")
+
+    video, frames = None, None
+    try:
+        for item in sources.iter_items(paths, glob=glob, every=every, stdin=stdin,
+                                       keep_skipped=annotated is not None):
+            if item.error:
+                done.inputs += 1
+                fail(item.name, item.error)
+                continue
+            if item.frame is None:
+                done.inputs += 1
+                record = {"file": item.name, "faces": _image_faces(clf, item, err)}
+            elif item.skip:
+                save(item)    # drawn with the last faces, not classified
+                item.image = None
+                continue
+            else:
+                if item.name != video:
+                    video, frames = item.name, FrameTracker(smooth)
+                    done.inputs += 1
+                record = frames.record(clf, item)
+                if summary:
+                    done.records.append(record)
+            done.faces += len(record["faces"])
+            writer.write(record)
+            if annotated is not None:
+                save(item, record["faces"])
+            item.image = None
+    finally:
+        if annotated is not None:
+            annotated.close()
+    if summary:
+        print_summary(track.summarize(done.records), clf.names,
+                      out if format == "table" else err)
+    if done.failed:
+        n = len(done.failed)
+        raise InputsFailed(f"{n} of {done.inputs} input{'s' if done.inputs != 1 else ''} "
+                           f"could not be processed ({done.inputs - n} done, "
+                           f"{done.faces} face{'s' if done.faces != 1 else ''})")
+    return done
+
+
+def _image_faces(clf: Classifier, item: sources.Item, err) -> list[dict]:
+    h, w = item.image.shape[:2]
+    if min(h, w) < MIN_IMAGE_SIDE:
+        err.write(f"fer-edge: note: {item.name}: image is {item.size[0]}x{item.size[1]} px, "
+                  f"too small to hold a face\n")
+        return []
+    return clf.faces(item.image, item.scale, item.size)

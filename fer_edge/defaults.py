@@ -50,7 +50,8 @@ EVAL_WARMUP = 50
 DEFAULT_MODEL_NAME = "fer_int8.tflite"
 FACE_MARGIN = 0.1         # extra border around a detected face, as a fraction of its size
 MAX_IMAGE_SIDE = 4096     # larger images are downscaled before detection (memory, speed)
-DETECTOR = "auto"         # classify's face detector: BlazeFace if installed, else Haar (detect.py)
+DETECTOR = "auto"         # classify's face detector: both BlazeFace models merged (detect.py)
+ALIGN_FACES = True        # level the eyes before the crop (reports/alignment.json)
 CLASSIFY_THREADS = 1      # LiteRT threads of `classify`
 VIDEO_EVERY = 1           # classify every Nth video frame
 

