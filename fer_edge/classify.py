@@ -120,11 +120,13 @@ class Classifier:
             "scores": {n: round(float(v), 4) for n, v in zip(self.names, scores)},
         }
 
-    def video(self, source, every: int = 1, smooth: float = 0.0) -> Iterator[dict]:
+    def video(self, source, every: int = 1, smooth: float = 0.0,
+              detect_every: int = defaults.VIDEO_DETECT_EVERY) -> Iterator[dict]:
         """Frames of a video file, camera (an int) or stream URL: {"file", "frame", "time",
-        "faces"}, each face with its "track"; `smooth` as in `FrameTracker`."""
+        "faces"}, each face with its "track"; `smooth` and `detect_every` as in
+        `FrameTracker`."""
         target = f"{CAMERA_PREFIX}{source}" if isinstance(source, int) else str(source)
-        tracker = FrameTracker(smooth)
+        tracker = FrameTracker(smooth, detect_every)
         for item in sources.video_items(target, target, every):
             if item.error:
                 raise FerEdgeError(f"{target}: {item.error}")
@@ -132,25 +134,52 @@ class Classifier:
 
 
 class FrameTracker:
-    """Classifies the frames of one video with track ids; `smooth` in [0, 1) is the weight of
-    the past in an exponential moving average of each track's scores (0: none)."""
+    """Classifies the frames of one video with track ids.
 
-    def __init__(self, smooth: float = 0.0):
-        self.tracker = track.Tracker()
+    The detector runs on every `detect_every`th frame (and on every frame while no face is
+    followed); in between, each face's box is carried to the next frame by optical flow
+    (`track.flow_boxes`), so a new face is found at most `detect_every - 1` frames late.
+    `smooth` in [0, 1) is the weight of the past in an exponential moving average of each
+    track's scores (0: none)."""
+
+    def __init__(self, smooth: float = 0.0, detect_every: int = 1):
+        self.tracker = track.Tracker(max_gap=track.TRACK_MAX_GAP * detect_every)
         self.smooth = smooth
+        self.detect_every = detect_every
+        self.since_detect = 0
+        self.prev_gray = None
+        self.followed: tuple[detect.Detections, list] | None = None   # last frame's faces
+
+    def _faces_and_tracks(self, clf: Classifier, image: np.ndarray, gray: np.ndarray):
+        keyframe = (self.since_detect % self.detect_every == 0 or not self.followed
+                    or self.prev_gray is None or self.prev_gray.shape != gray.shape)
+        if keyframe:
+            self.since_detect = 0
+            found = clf.detect(image)
+            tracks = self.tracker.update(found.boxes.tolist())
+        else:
+            last, last_tracks = self.followed
+            boxes, eyes, ok = track.flow_boxes(self.prev_gray, gray, last.boxes, last.eyes)
+            found = detect.Detections(boxes[ok], last.scores[ok],
+                                      None if eyes is None else eyes[ok])
+            tracks = [t for t, keep in zip(last_tracks, ok) if keep]
+            self.tracker.keep(tracks, found.boxes.tolist())
+        self.since_detect += 1
+        self.followed = (found, tracks) if len(found) else None
+        self.prev_gray = gray
+        return found, tracks
 
     def record(self, clf: Classifier, item: sources.Item) -> dict:
         image = item.image
-        found = clf.detect(image) if min(image.shape[:2]) >= MIN_IMAGE_SIDE else \
-            detect.Detections.build([], [])
         faces = []
-        if len(found):
-            scores = clf.scores(clf.crops(to_gray(image), found))
-            for box, s, t in zip(found.boxes, scores, self.tracker.update(found.boxes.tolist())):
-                face = clf.face(box, track.smooth(t, s, self.smooth), item.scale, item.size)
-                faces.append({"track": t.id, **face})
-        else:
-            self.tracker.update([])
+        if min(image.shape[:2]) >= MIN_IMAGE_SIDE:
+            gray = to_gray(image)
+            found, tracks = self._faces_and_tracks(clf, image, gray)
+            if len(found):
+                scores = clf.scores(clf.crops(gray, found))
+                for box, s, t in zip(found.boxes, scores, tracks):
+                    face = clf.face(box, track.smooth(t, s, self.smooth), item.scale, item.size)
+                    faces.append({"track": t.id, **face})
         return {"file": item.name, "frame": item.frame, "time": item.time, "faces": faces}
 
 
@@ -182,24 +211,29 @@ class Summary:
     records: list[dict] = field(default_factory=list)    # video frames, kept for --summary
 
 
+def _whole(value, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
 def check_options(paths, format, every, threads, detector, no_detect, smooth, camera,
-                  save_annotated) -> None:
+                  save_annotated, detect_every) -> None:
     """Every option checked before any model is loaded or input read."""
     if not paths:
         raise FerEdgeError("nothing to classify: give image files, folders, videos, stream "
                            "URLs, --camera N or '-'")
     if format not in FORMATS:
         raise FerEdgeError(f"unknown format '{format}' ({', '.join(FORMATS)})")
-    if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+    if not _whole(every, 1):
         raise FerEdgeError(f"--every must be a whole number >= 1, not {every!r}")
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
+    if not _whole(detect_every, 1):
+        raise FerEdgeError(f"--detect-every must be a whole number >= 1, not {detect_every!r}")
+    if threads is not None and not _whole(threads, 1):
         raise FerEdgeError(f"--threads must be a whole number >= 1, not {threads!r}")
     if not no_detect and detector not in detect.DETECTORS:
         raise FerEdgeError(f"unknown detector '{detector}' (known: {', '.join(detect.DETECTORS)})")
     if isinstance(smooth, bool) or not isinstance(smooth, (int, float)) or not 0 <= smooth < 1:
         raise FerEdgeError(f"--smooth must be a number in [0, 1), not {smooth!r}")
-    if camera is not None and (isinstance(camera, bool) or not isinstance(camera, int)
-                               or camera < 0):
+    if camera is not None and not _whole(camera, 0):
         raise FerEdgeError(f"--camera must be a camera index >= 0, not {camera!r}")
     if paths.count(STDIN) > 1:
         raise FerEdgeError("'-' (stdin) can be given only once")
@@ -214,6 +248,7 @@ def classify(paths, model=None, detector: str = detect.DEFAULT, no_detect: bool 
              format: str = "table", save_annotated=None, force: bool = False,
              labels=None, tta: bool = False, align: bool = defaults.ALIGN_FACES,
              smooth: float = 0.0, summary: bool = False, camera: int | None = None,
+             detect_every: int = defaults.VIDEO_DETECT_EVERY,
              out=None, err=None, stdin=None) -> Summary:
     """Classify the faces in `paths` (and camera `camera`), writing results to `out` (stdout)
     as they come.
@@ -225,10 +260,10 @@ def classify(paths, model=None, detector: str = detect.DEFAULT, no_detect: bool 
     out = out or sys.stdout
     err = err or sys.stderr
     paths = [str(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
-    if camera is not None and not isinstance(camera, bool) and isinstance(camera, int):
+    if _whole(camera, 0):
         paths.append(f"{CAMERA_PREFIX}{camera}")
     check_options(paths, format, every, threads, detector, no_detect, smooth, camera,
-                  save_annotated)
+                  save_annotated, detect_every)
     clf = Classifier(model, detector=detector, no_detect=no_detect, threads=threads,
                      labels=labels, tta=tta, align=align)
     writer = ResultWriter(format, out, clf.names)
@@ -268,7 +303,7 @@ def classify(paths, model=None, detector: str = detect.DEFAULT, no_detect: bool 
                 continue
             else:
                 if item.name != video:
-                    video, frames = item.name, FrameTracker(smooth)
+                    video, frames = item.name, FrameTracker(smooth, detect_every)
                     done.inputs += 1
                 record = frames.record(clf, item)
                 if summary:

