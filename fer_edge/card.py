@@ -9,7 +9,9 @@ from pathlib import Path
 from . import archs
 from .errors import FerEdgeError
 from .evaluate import markdown
+from .config import check as checked
 from .fileio import check_writable, write_text
+from .runs import RunFolder
 
 LIMITATIONS = """\
 - **Data.** FER2013 (Goodfellow et al., 2013) is 35,887 48x48 grayscale faces gathered by Google
@@ -45,16 +47,12 @@ RECIPE_KEYS = ("epochs", "batch_size", "learning_rate", "schedule", "warmup_epoc
                "swa_lr")
 
 
-def _command(config: dict) -> str:
+def _command(run: RunFolder) -> str:
     """The recorded command line, without the interpreter's or venv's path."""
-    argv = config.get("command", "").split(" ")
+    argv = run.command.split(" ")
     if argv and argv[0].endswith("fer-edge"):
         argv[0] = "fer-edge"
     return " ".join(a for a in argv if a)
-
-
-def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _warm_start_stages(opts: dict) -> tuple[str, str]:
@@ -68,13 +66,14 @@ def _warm_start_stages(opts: dict) -> tuple[str, str]:
         init = Path(opts["init"])
         bullet = (f"{lead} the weights of `{init}` (sha256 "
                   f"`{opts.get('init_sha256', '?')[:16]}…`) with a fresh optimizer and schedule")
-        earlier = _read_json(init.parent / "config.json")
-        if not earlier:
+        earlier = RunFolder.of_model(init)
+        if earlier is None:
             bullets.append(bullet + "; the run that made them is not recorded beside them.\n")
             break
         # Name every recipe option the earlier stage set differently, so "the rest" is the same.
-        first = earlier["options"]
-        done = _read_json(init.parent / "metrics.json").get("epochs_done", "?")
+        first = earlier.options
+        done = earlier.metrics.get("epochs_done", "?") if (earlier / RunFolder.METRICS).exists() \
+            else "?"
         differ = ", ".join(f"{k}={first.get(k)}" for k in RECIPE_KEYS
                            if first.get(k) != opts.get(k))
         rest = " (the rest as below)" if not bullets else " (the rest as in the stage after it)"
@@ -86,18 +85,18 @@ def _warm_start_stages(opts: dict) -> tuple[str, str]:
 
 
 def write_card(run, report, out, train_command: str, force: bool = False) -> Path:
-    run, report = Path(run), Path(report)
-    out = check_writable(out, force)
-    try:
-        config = json.loads((run / "config.json").read_text())
-        metrics = json.loads((run / "metrics.json").read_text())
-        result = json.loads((report / "report.json").read_text())
-    except FileNotFoundError as e:
-        raise FerEdgeError(f"missing {e.filename}: run `fer-edge train` and `fer-edge evaluate "
-                           f"--out {report}` first") from None
+    cfg = checked("card", {"run": run, "report": report, "out": out,
+                           "train_command": train_command, "force": force})
+    run, report = RunFolder(cfg.run), Path(cfg.report)
+    out = check_writable(cfg.out, force)
+    if not (report / "report.json").is_file():
+        raise FerEdgeError(f"missing {report / 'report.json'}: run `fer-edge evaluate --out "
+                           f"{report}` first")
+    config, metrics = run.config, run.metrics
+    result = json.loads((report / "report.json").read_text())
     opts = config["options"]
     arch = archs.get(opts["arch"])
-    state = _read_json(run / "state.json")
+    state = run.state
     chosen = metrics.get("selected", "best.keras")  # the checkpoint train selected on val
     swa = metrics.get("swa") if chosen == "swa.keras" else None
     val = (swa or metrics)["splits"].get("val", {})

@@ -211,34 +211,18 @@ class Summary:
     records: list[dict] = field(default_factory=list)    # video frames, kept for --summary
 
 
-def _whole(value, least: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= least
-
-
-def check_options(paths, format, every, threads, detector, no_detect, smooth, camera,
-                  save_annotated, detect_every) -> None:
+def check_options(paths: list[str], options: dict) -> None:
     """Every option checked before any model is loaded or input read."""
+    from . import config
+
     if not paths:
         raise FerEdgeError("nothing to classify: give image files, folders, videos, stream "
                            "URLs, --camera N or '-'")
-    if format not in FORMATS:
-        raise FerEdgeError(f"unknown format '{format}' ({', '.join(FORMATS)})")
-    if not _whole(every, 1):
-        raise FerEdgeError(f"--every must be a whole number >= 1, not {every!r}")
-    if not _whole(detect_every, 1):
-        raise FerEdgeError(f"--detect-every must be a whole number >= 1, not {detect_every!r}")
-    if threads is not None and not _whole(threads, 1):
-        raise FerEdgeError(f"--threads must be a whole number >= 1, not {threads!r}")
-    if not no_detect and detector not in detect.DETECTORS:
-        raise FerEdgeError(f"unknown detector '{detector}' (known: {', '.join(detect.DETECTORS)})")
-    if isinstance(smooth, bool) or not isinstance(smooth, (int, float)) or not 0 <= smooth < 1:
-        raise FerEdgeError(f"--smooth must be a number in [0, 1), not {smooth!r}")
-    if camera is not None and not _whole(camera, 0):
-        raise FerEdgeError(f"--camera must be a camera index >= 0, not {camera!r}")
+    config.check("classify", options)
     if paths.count(STDIN) > 1:
         raise FerEdgeError("'-' (stdin) can be given only once")
-    out_dir = Path(save_annotated) if save_annotated else None
-    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+    out_dir = options.get("save_annotated")
+    if out_dir and Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise FerEdgeError(f"--save-annotated {out_dir} exists and is not a folder")
 
 
@@ -260,10 +244,11 @@ def classify(paths, model=None, detector: str = detect.DEFAULT, no_detect: bool 
     out = out or sys.stdout
     err = err or sys.stderr
     paths = [str(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
-    if _whole(camera, 0):
+    options = {k: v for k, v in locals().items()
+               if k not in ("paths", "out", "err", "stdin")}
+    if isinstance(camera, int) and not isinstance(camera, bool) and camera >= 0:
         paths.append(f"{CAMERA_PREFIX}{camera}")
-    check_options(paths, format, every, threads, detector, no_detect, smooth, camera,
-                  save_annotated, detect_every)
+    check_options(paths, options)
     clf = Classifier(model, detector=detector, no_detect=no_detect, threads=threads,
                      labels=labels, tta=tta, align=align)
     writer = ResultWriter(format, out, clf.names)

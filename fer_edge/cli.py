@@ -26,17 +26,16 @@ class Data:
           data: FER2013 folder tree (train/val/test or Kaggle train/test) or fer2013.csv.
           format: "text" (a table) or "json".
         """
-        from . import data as fdata
+        from . import config, data as fdata
         from .labels import LABELS
 
+        config.check("data info", {"data": data, "format": format})
         ds = fdata.load(data)
         for note in ds.notes:
             print(f"fer-edge: {note}", file=sys.stderr)
         counts = ds.counts()
         if format == "json":
             return _print_json(counts)
-        if format != "text":
-            raise FerEdgeError(f"unknown format '{format}' (text, json)")
         head = f"{'split':<6}{'images':>8}" + "".join(f"{lab:>10}" for lab in LABELS)
         print(head)
         for name, c in counts.items():
@@ -48,9 +47,14 @@ class Models:
     """The architecture registry."""
 
     def list(self, format: str = "text"):
-        """List the registered architectures with their parameter counts."""
-        from . import archs
+        """List the registered architectures with their parameter counts.
 
+        Args:
+          format: "text" (a table) or "json".
+        """
+        from . import archs, config
+
+        config.check("models list", {"format": format})
         rows = [{"name": a, "params": int(archs.build(a).count_params()),
                  "description": archs.get(a).description} for a in archs.names()]
         if format == "json":
@@ -66,7 +70,7 @@ class CLI:
         self.data = Data()
         self.models = Models()
 
-    def train(self, data: str = None, arch: str = defaults.TRAIN["arch"], out: str = None,
+    def train(self, data: str = None, arch: str = None, out: str = None,
               epochs: int = None, batch_size: int = None, learning_rate: float = None,
               decay: float = None, schedule: str = None, warmup_epochs: int = None,
               weight_decay: float = None, augment: str = None, erasing: float = None,
@@ -83,10 +87,10 @@ class CLI:
         defaults in fer_edge/defaults.py.
 
         Args:
-          data: FER2013 folder tree or fer2013.csv.
-          arch: registered architecture (seed, edge_vgg, ...).
+          data: FER2013 folder tree or fer2013.csv (with --resume, leave it out; the run knows).
+          arch: registered architecture (seed, edge_vgg, ...; default seed).
           out: run folder (default runs/ARCH); must be new unless --resume or --force.
-          epochs: number of epochs (with --resume: extend a finished run).
+          epochs: number of epochs (with --resume, extend a finished run).
           batch_size: images per step.
           learning_rate: (peak) learning rate.
           decay: Keras-2 decay, lr / (1 + decay * iterations) (schedule "decay").
@@ -113,18 +117,20 @@ class CLI:
             which of best.keras and swa.keras has the higher val accuracy ("selected").
           swa_lr: the constant learning rate of the SWA phase (default: learning_rate / 4).
           limit: use N images per split (smoke runs).
-          resume: continue the run in --out from its last finished epoch.
+          resume: continue the run in --out from its last finished epoch, with its own data
+            and options; only --epochs, --early-stopping-patience, --time-budget, --strategy,
+            --logical-cpus and --verbose may differ from the run's.
           force: delete an existing run in --out and start over.
-          strategy: "default" or "mirrored" (tf.distribute.MirroredStrategy).
+          strategy: "default" or "mirrored" (tf.distribute.MirroredStrategy over this
+            machine's devices).
           logical_cpus: split the CPU into N logical devices (to try --strategy mirrored).
           verbose: "auto" (progress bar on a terminal, a line per epoch otherwise), 0, 1, 2.
         """
         from .train import train
 
-        overrides = {k: v for k, v in locals().items()
-                     if k in defaults.TRAIN and k != "arch"}
-        train(data, arch=arch, out=out, resume=resume, force=force, limit=limit,
-              strategy=strategy, logical_cpus=logical_cpus, verbose=verbose, **overrides)
+        # every option of this signature goes through (tests/test_config.py keeps it equal to
+        # config.SPECS["train"]); train() validates them all before anything is written
+        train(**{k: v for k, v in locals().items() if k not in ("self", "train")})
 
     def calibrate(self, data: str = None, size: int = defaults.CALIB_SIZE,
                   seed: int = defaults.CALIB_SEED, out: str = None, force: bool = False):
@@ -185,10 +191,10 @@ class CLI:
           force: overwrite reports in --out.
           tta: also score each model with horizontal-flip averaging, as separate "+tta" rows.
         """
+        from . import config
         from .evaluate import evaluate, markdown
 
-        if format not in ("text", "json"):
-            raise FerEdgeError(f"unknown format '{format}' (text, json)")
+        config.check("evaluate", {"format": format}, partial=True)
         all_models = ([models] if models else []) + list(paths)
         result = evaluate(all_models, data=data, split=split, threads=threads, out=out,
                           limit=limit, latency_runs=latency_runs, force=force, tta=tta)

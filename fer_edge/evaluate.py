@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data as fdata, defaults
+from . import config, data as fdata, defaults
 from .errors import FerEdgeError
 from .fileio import check_writable, write_json, write_text
 from .labels import LABELS, batch_to_float, flip_tta
@@ -24,7 +24,7 @@ class _KerasVariant:
     def __init__(self, path: Path, threads: int | None):
         import tensorflow as tf
 
-        from .keras_io import load_keras
+        from .keras_io import KerasPredictor, load_keras
 
         if threads:
             try:
@@ -34,12 +34,7 @@ class _KerasVariant:
                 pass
         self.model = load_keras(path)
         self.params = int(self.model.count_params())
-        self._call = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
-
-    def predict(self, faces_u8, batch_size=256):
-        out = [np.asarray(self._call(batch_to_float(faces_u8[i:i + batch_size])))
-               for i in range(0, len(faces_u8), batch_size)]
-        return np.concatenate(out) if out else np.zeros((0, len(LABELS)), np.float32)
+        self.predict = KerasPredictor(self.model)
 
 
 class _TFLiteVariant:
@@ -96,13 +91,16 @@ def evaluate(models, data=None, split: str = defaults.EVAL_SPLIT,
              tta: bool = False) -> dict:
     """Evaluate each model on the same images; the first model is the reference. With `tta`,
     each model gets a second row scored with horizontal-flip averaging (reported separately)."""
-    from .export import resolve_data
+    from .runs import resolve_data
 
     if isinstance(models, (str, Path)):
         models = [models]
-    models = [Path(m) for m in models]
     if not models:
         raise FerEdgeError("no models given: pass --models A.keras B.tflite ...")
+    config.check("evaluate", {"models": [str(m) for m in models], "data": data, "split": split,
+                              "threads": threads, "out": out, "limit": limit,
+                              "latency_runs": latency_runs, "force": force, "tta": tta})
+    models = [Path(m) for m in models]
     data = resolve_data(data, models[0] if models[0].suffix == ".keras" else None)
     if out:
         out = Path(out)

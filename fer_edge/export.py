@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
 
-from . import data as fdata, defaults
+from . import config, data as fdata, defaults
 from .errors import FerEdgeError
 from .fileio import check_writable, write_bytes, write_json
+from .runs import resolve_data
 
 
 def _modes(quantize) -> list[str]:
@@ -23,23 +22,13 @@ def _modes(quantize) -> list[str]:
     return modes
 
 
-def resolve_data(data, model_path: Path | None = None):
-    """--data, else the data the model was trained on (its run's config.json), else
-    $FER_EDGE_DATA."""
-    if data:
-        return data
-    if model_path is not None and (model_path.parent / "config.json").exists():
-        return json.loads((model_path.parent / "config.json").read_text())["data"]
-    if os.environ.get("FER_EDGE_DATA"):
-        return os.environ["FER_EDGE_DATA"]
-    raise FerEdgeError("no data given: pass --data DIR (FER2013) or set FER_EDGE_DATA")
-
-
 def calibrate(data, size: int = defaults.CALIB_SIZE, seed: int = defaults.CALIB_SEED,
               out=None, force: bool = False) -> Path:
     """Write a stratified, seeded calibration manifest (ids of Training images only)."""
     from .calibration import manifest
 
+    config.check("calibrate", {"data": data, "size": size, "seed": seed, "out": out,
+                               "force": force})
     out = check_writable(out or defaults.calib_manifest(), force)
     ds = fdata.load(data, val_fraction=0.0)
     m = manifest.make(ds.split("train"), int(size), int(seed), source=str(data))
@@ -68,6 +57,8 @@ def export(model, quantize="int8", out=None, data=None, calib=None, force: bool 
     """Convert a trained .keras model to TFLite variants; returns the written paths."""
     from .keras_io import load_keras
 
+    config.check("export", {"model": model, "quantize": quantize, "out": out, "data": data,
+                            "calib": calib, "force": force})
     model_path = Path(model)
     modes = _modes(quantize)
     out_dir = Path(out) if out else model_path.parent

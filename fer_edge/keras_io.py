@@ -1,4 +1,5 @@
-"""Loading Keras models with one-line errors for files that are not Keras models."""
+"""Loading Keras models with one-line errors for files that are not Keras models, and the one
+Keras predictor that train and evaluate share."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from .errors import FerEdgeError
 
 
-def load_keras(path):
+def load_keras(path, compile: bool = False):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     path = Path(path)
     if not path.exists():
@@ -21,7 +22,27 @@ def load_keras(path):
     from . import optim  # noqa: F401  registers fer-edge's optimizer and schedule for loading
 
     try:
-        return keras.saving.load_model(path, compile=False)
+        return keras.saving.load_model(path, compile=compile)
     except Exception as e:
         raise FerEdgeError(f"{path}: cannot load it as a Keras model "
                            f"({str(e).splitlines()[0][:200]})") from None
+
+
+class KerasPredictor:
+    """Softmax scores of a Keras model for uint8 (N, 48, 48) faces, in batches, inference mode
+    (one traced function, so repeated calls do not retrace)."""
+
+    def __init__(self, model):
+        import tensorflow as tf
+
+        self.model = model
+        self._call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+    def __call__(self, faces_u8, batch_size: int = 256):
+        import numpy as np
+
+        from .labels import NUM_CLASSES, batch_to_float
+
+        out = [np.asarray(self._call(batch_to_float(faces_u8[i:i + batch_size])))
+               for i in range(0, len(faces_u8), batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, NUM_CLASSES), np.float32)

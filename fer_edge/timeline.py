@@ -91,12 +91,13 @@ def _png_name(video: str, tid) -> str:
 def timeline(results, out, force: bool = False, summary_out=None) -> list[Path]:
     """Write a timeline PNG per (video, track) of `results` (classify's JSON lines) into `out`
     with the summary (summary.json, and printed as a table); returns the PNG paths."""
+    from . import config
+
+    config.check("timeline", {"results": results, "out": out, "force": force})
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         raise FerEdgeError("timeline needs matplotlib: pip install 'fer-edge[plot]'") from None
-    if not out:
-        raise FerEdgeError("pass --out DIR for the timeline pictures")
     records = read_records(results)
     series = track_series(records)
     if not series:

@@ -1,54 +1,41 @@
-"""`fer-edge train`: the standard Keras training of a registered architecture on FER2013.
+"""`fer-edge train`: the standard Keras training of a registered architecture on FER2013, as a
+small engine: prepare the run (validated options, data, run folder), build the model, fit it,
+finalize (SWA), report.
 
-The run folder receives best.keras (best val accuracy), last.keras + state.json (every epoch, for
---resume), history.csv, TensorBoard logs, config.json, curves.png, confusion matrices and
-classification reports for train/val/test, and metrics.json.
+The run folder (`runs.RunFolder`) receives best.keras (best val accuracy), last.keras +
+state.json (every epoch, for --resume), history.csv, TensorBoard logs, config.json, curves.png,
+confusion matrices and classification reports for train/val/test, and metrics.json.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import platform
-import re
-import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from . import __version__, archs, data as fdata, defaults
+from . import __version__, archs, config, data as fdata, defaults
+from .config import parse_duration  # noqa: F401  (part of this module's API)
 from .errors import FerEdgeError
-from .fileio import atomic_path, write_json, write_text
-from .labels import LABELS, NUM_CLASSES, batch_to_float
+from .fileio import write_text
+from .labels import NUM_CLASSES, batch_to_float
+from .runs import RunFolder
+
+# Options of `train` that are not training hyper-parameters (defaults.TRAIN holds those).
+RUN_OPTIONS = ("data", "out", "limit", "resume", "force", "strategy", "logical_cpus", "verbose")
 
 
-def parse_duration(value) -> float | None:
-    """Seconds from 5400, "5400", "90m", "1.5h", "30s"."""
-    if value in (None, "", 0):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    m = re.fullmatch(r"\s*([0-9.]+)\s*([smh]?)\s*", str(value))
-    if not m:
-        raise FerEdgeError(f"bad duration '{value}' (use seconds, or e.g. 90m, 2h)")
-    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
-
-
-def resolve_options(arch: str, overrides: dict) -> dict:
+def resolve_options(arch: str, overrides: dict) -> config.Config:
     """Base defaults <- the architecture's recipe <- explicit overrides (None = not given)."""
-    opts = dict(defaults.TRAIN)
-    opts.update(archs.get(arch).recipe)
-    opts["arch"] = arch
-    unknown = set(overrides) - set(opts)
+    unknown = set(overrides) - set(defaults.TRAIN)
     if unknown:
         raise FerEdgeError(f"unknown training option(s): {', '.join(sorted(unknown))}")
-    opts.update({k: v for k, v in overrides.items() if v is not None})
-    opts["time_budget"] = parse_duration(opts["time_budget"])
-    if opts["swa_lr"] is not None and not opts["swa_start"]:
-        raise FerEdgeError("--swa-lr needs --swa-start (the epoch after which weights are averaged)")
-    return opts
+    return config.train_options(arch, config.check("train", overrides))
 
 
 def class_weights(y: np.ndarray, mode: str) -> np.ndarray:
@@ -83,95 +70,6 @@ def make_dataset(split: fdata.Split, opts: dict, training: bool, weights=None):
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _callbacks(run: Path, opts: dict, state: dict, resume: bool, test_ds=None):
-    import keras
-
-    from . import swa
-
-    class TestCurve(keras.callbacks.Callback):
-        """Adds test_accuracy/test_loss to the epoch's logs before CSVLogger writes them."""
-
-        def on_epoch_end(self, epoch, logs=None):
-            loss, acc = self.model.evaluate(test_ds, verbose=0)
-            logs.update(test_loss=float(loss), test_accuracy=float(acc))
-
-    class EpochState(keras.callbacks.Callback):
-        """last.keras + state.json after every epoch, so --resume continues from here."""
-
-        def __init__(self):
-            super().__init__()
-            self.started = time.time()
-            self.best = state.get("best_val_accuracy", -np.inf)
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.best = max(self.best, float(logs.get("val_accuracy", -np.inf)))
-            with atomic_path(run / "last.keras") as tmp:
-                self.model.save(tmp)
-            state.update(epoch=epoch + 1, best_val_accuracy=self.best,
-                         train_seconds=state.get("train_seconds", 0.0) + time.time() - self.started,
-                         early_stopping_wait=getattr(early, "wait", 0))
-            self.started = time.time()
-            write_json(run / "state.json", state)
-
-    class TimeBudget(keras.callbacks.Callback):
-        """Stop cleanly before the deadline: after an epoch when the next would not fit, or
-        mid-epoch as a last resort (best.keras is kept either way)."""
-
-        def __init__(self, budget):
-            super().__init__()
-            self.budget, self.t0 = budget, time.time()
-            self.epoch_t0 = self.t0
-            self.last_epoch = 0.0
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch_t0 = time.time()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.last_epoch = time.time() - self.epoch_t0
-            if time.time() - self.t0 + self.last_epoch > self.budget:
-                print(f"time budget: stopping after epoch {epoch + 1} "
-                      f"({time.time() - self.t0:.0f}s of {self.budget:.0f}s)", flush=True)
-                self.model.stop_training = True
-
-        def on_train_batch_end(self, batch, logs=None):
-            if time.time() - self.t0 > self.budget:
-                self.model.stop_training = True
-
-    class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-        def on_train_begin(self, logs=None):
-            super().on_train_begin(logs)
-            if resume and "best_val_accuracy" in state:
-                self.best = state["best_val_accuracy"]
-                self.wait = state.get("early_stopping_wait", 0)
-
-    # patience 0 turns early stopping off: a warm restart's high-lr phase dips below the best
-    # val of the weights it started from for longer than any useful patience.
-    patience = opts["early_stopping_patience"] or 0
-    early = ResumableEarlyStopping(monitor="val_accuracy", mode="max",
-                                   patience=patience, verbose=1) if patience > 0 else None
-    best = state.get("best_val_accuracy") if resume else None
-    cbs = [TestCurve()] if test_ds is not None else []
-    cbs += [
-        keras.callbacks.ModelCheckpoint(run / "best.keras", monitor="val_accuracy", mode="max",
-                                        save_best_only=True, verbose=1,
-                                        initial_value_threshold=best),
-        keras.callbacks.CSVLogger(run / "history.csv", append=resume),
-        keras.callbacks.TensorBoard(log_dir=str(run / "logs")),
-        *([early] if early else []),
-        # before EpochState, so state.json never records an epoch the average has not seen
-        *([swa.callback(run, int(opts["swa_start"]), state.get("epoch", 0))]
-          if opts.get("swa_start") else []),
-        EpochState(),
-    ]
-    if opts["schedule"] == "decay":  # a schedule owns the lr otherwise
-        cbs.append(keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=opts["reduce_lr_factor"],
-            patience=opts["reduce_lr_patience"], min_lr=1e-7, verbose=1))
-    if opts["time_budget"]:
-        cbs.append(TimeBudget(opts["time_budget"]))
-    return cbs
-
-
 def _warm_start(model, path) -> str:
     """Copy the weights of the .keras model at `path` into `model` (same architecture); returns
     the file's sha256, recorded in config.json so the run names exactly what it started from."""
@@ -197,12 +95,10 @@ def _strategy(name: str | None, logical_cpus: int | None):
             cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(int(logical_cpus))])
     if not name or name == "default":
         return tf.distribute.get_strategy()
-    if name == "mirrored":
-        gpus = tf.config.list_logical_devices("GPU")
-        devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
-        print(f"fer-edge: MirroredStrategy over {', '.join(devices)}", file=sys.stderr)
-        return tf.distribute.MirroredStrategy(devices=devices)
-    raise FerEdgeError(f"unknown strategy '{name}' (default, mirrored)")
+    gpus = tf.config.list_logical_devices("GPU")
+    devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+    print(f"fer-edge: MirroredStrategy over {', '.join(devices)}", file=sys.stderr)
+    return tf.distribute.MirroredStrategy(devices=devices)
 
 
 def _versions() -> dict:
@@ -214,10 +110,10 @@ def _versions() -> dict:
 
 
 def predict(model, x_u8: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Softmax scores of a Keras model for uint8 (N,48,48) faces."""
-    if len(x_u8) == 0:
-        return np.zeros((0, NUM_CLASSES), np.float32)
-    return model.predict(batch_to_float(x_u8), batch_size=batch_size, verbose=0)
+    """Softmax scores of a Keras model for uint8 (N,48,48) faces (evaluate's predictor)."""
+    from .keras_io import KerasPredictor
+
+    return KerasPredictor(model)(x_u8, batch_size)
 
 
 def write_split_reports(model, ds: fdata.Dataset, run: Path, tag: str = "") -> dict:
@@ -240,117 +136,169 @@ def write_split_reports(model, ds: fdata.Dataset, run: Path, tag: str = "") -> d
     return metrics
 
 
-def _trim_history(path: Path, epochs_done: int) -> None:
-    """Keep the header and the rows of finished epochs: a kill after CSVLogger wrote an epoch's
-    row but before state.json recorded it leaves a row that the resumed run will write again."""
-    if not path.exists():
-        return
-    lines = path.read_text().splitlines()
-    kept = lines[:1] + [l for l in lines[1:] if l and int(l.split(",")[0]) < epochs_done]
-    if len(kept) != len(lines):
-        write_text(path, "\n".join(kept) + "\n")
+# ------------------------------------------------------------------------------- the engine
+
+@dataclass
+class Session:
+    """Everything one `train` call works with, settled before anything is written."""
+
+    run: RunFolder
+    opts: config.Config     # the training options (config.json "options")
+    given: config.Config    # the command's own options as validated (data, out, limit, ...)
+    data: str
+    ds: fdata.Dataset
+    state: dict
+    resume: bool
+    strategy: Any
+    verbose: int
 
 
-def train(data, arch: str = defaults.TRAIN["arch"], out: str | None = None, resume: bool = False,
-          force: bool = False, limit: int | None = None, strategy: str | None = None,
-          logical_cpus: int | None = None, verbose: str = "auto", **overrides) -> dict:
-    """Train `arch` on FER2013 at `data`; returns metrics (also written to OUT/metrics.json)."""
-    if out is None:
-        out = f"runs/{arch}"
-    run = Path(out)
-    if resume:
-        if not (run / "state.json").exists() or not (run / "last.keras").exists():
+def prepare(given: config.Config, overrides: dict) -> Session:
+    """Options checked (types, ranges, combinations), the run found or made, the data loaded."""
+    if given.resume and given.force:
+        raise FerEdgeError("--resume continues a run and --force starts it over: pass one")
+    arch = given.arch or defaults.TRAIN["arch"]
+    run = RunFolder(given.out or f"runs/{arch}")
+    if given.resume:
+        if not run.resumable():
             raise FerEdgeError(f"nothing to resume in {run} (no state.json / last.keras)")
-        saved = json.loads((run / "config.json").read_text())
-        opts = saved["options"]
-        opts.update({k: v for k, v in overrides.items() if v is not None})
-        opts["time_budget"] = parse_duration(opts.get("time_budget"))
-        limit = saved.get("limit") if limit is None else limit
-        state = json.loads((run / "state.json").read_text())
-        _trim_history(run / "history.csv", state["epoch"])
+        saved = run.config
+        opts = config.resume_options(saved["options"], {**overrides, "arch": given.arch})
+        for name, now, then in (("data", given.data, saved["data"]),
+                                ("limit", given.limit, saved.get("limit"))):
+            if now is not None and str(now) != str(then):
+                raise FerEdgeError(f"--{name} is {then!r} in this run; --resume takes it from "
+                                   f"the run folder (leave --{name} out)")
+        data, limit, state = saved["data"], saved.get("limit"), run.state
     else:
-        if run.exists() and any(run.iterdir()):
-            if not force:
-                raise FerEdgeError(f"{run} already holds a run; pass --resume to continue it "
-                                   f"or --force to start over")
-            shutil.rmtree(run)
-        opts = resolve_options(arch, overrides)
-        state = {}
+        if given.data is None:
+            raise FerEdgeError("no data given: pass --data DIR (a FER2013 folder tree or "
+                               "fer2013.csv)")
+        opts = config.train_options(arch, overrides)
+        data, limit, state = given.data, given.limit, {}
     ds = fdata.load(data, val_fraction=opts["val_fraction"], seed=opts["seed"], limit=limit)
     for note in ds.notes:
         print(f"fer-edge: {note}", file=sys.stderr)
-    train_split, val_split = ds.split("train"), ds.split("val")
-    if not len(train_split) or not len(val_split):
+    if not len(ds.split("train")) or not len(ds.split("val")):
         raise FerEdgeError(f"{data}: train and val splits must not be empty")
+    if opts.get("track_test") and not len(ds.split("test")):
+        raise FerEdgeError(f"{data}: --track-test needs a test split")
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    strategy = _strategy(given.strategy, given.logical_cpus)
+    if given.resume:
+        run.trim_history()
+    else:
+        run.start(given.force)
+    verbose = given.verbose if given.verbose not in (None, "auto") else (
+        1 if sys.stdout.isatty() else 2)
+    return Session(run, opts, given, str(data), ds, state, bool(given.resume), strategy,
+                   int(verbose))
+
+
+def build(s: Session):
+    """The model, in the strategy's scope: last.keras on --resume, else a new (or --init)
+    model compiled with its optimizer; config.json written for a new run."""
     import keras
 
     from . import optim
 
-    keras.utils.set_random_seed(opts["seed"])
-    strat = _strategy(strategy, logical_cpus)
-    run.mkdir(parents=True, exist_ok=True)
-    steps = int(np.ceil(len(train_split) / opts["batch_size"]))
-    with strat.scope():
-        if resume:
-            model = keras.saving.load_model(run / "last.keras")
+    keras.utils.set_random_seed(s.opts["seed"])
+    steps = int(np.ceil(len(s.ds.split("train")) / s.opts["batch_size"]))
+    with s.strategy.scope():
+        if s.resume:
+            from .keras_io import load_keras
+
+            model = load_keras(s.run / RunFolder.LAST, compile=True)
             schedule = getattr(model.optimizer, "_learning_rate", None)
             if isinstance(schedule, optim.WarmupCosine):  # --epochs may have changed the length
-                schedule.total_steps = optim.cosine_epochs(opts) * steps
-        else:
-            model = archs.build(opts["arch"])
-            model.compile(optimizer=optim.make(opts, steps),
-                          loss=keras.losses.CategoricalCrossentropy(
-                              label_smoothing=opts["label_smoothing"]),
-                          metrics=["accuracy"])
-            if opts["init"]:
-                opts["init_sha256"] = _warm_start(model, opts["init"])
-    if not resume:
-        write_json(run / "config.json", {
-            "options": opts, "data": str(data), "data_fingerprint": ds.fingerprint,
-            "data_notes": ds.notes, "limit": limit, "counts": ds.counts(),
-            "params": int(model.count_params()), "versions": _versions(),
-            "strategy": strategy or "default", "replicas": int(strat.num_replicas_in_sync),
-            "command": " ".join(sys.argv)})
-    cw = class_weights(train_split.y, opts["class_weight"])
-    train_ds = make_dataset(train_split, opts, True, cw)
-    val_ds = make_dataset(val_split, opts, False)
-    test_ds = None
-    if opts.get("track_test"):
-        if not len(ds.split("test")):
-            raise FerEdgeError(f"{data}: --track-test needs a test split")
-        test_ds = make_dataset(ds.split("test"), opts, False)
-    if verbose == "auto":
-        verbose = 1 if sys.stdout.isatty() else 2
-    initial_epoch = state.get("epoch", 0)
+                schedule.total_steps = optim.cosine_epochs(s.opts) * steps
+            return model
+        model = archs.build(s.opts["arch"])
+        model.compile(optimizer=optim.make(s.opts, steps),
+                      loss=keras.losses.CategoricalCrossentropy(
+                          label_smoothing=s.opts["label_smoothing"]),
+                      metrics=["accuracy"])
+        if s.opts["init"]:
+            s.opts["init_sha256"] = _warm_start(model, s.opts["init"])
+    s.run.write_config({
+        "options": s.opts, "data": s.data, "data_fingerprint": s.ds.fingerprint,
+        "data_notes": s.ds.notes, "limit": s.given.limit, "counts": s.ds.counts(),
+        "params": int(model.count_params()), "versions": _versions(),
+        "strategy": s.given.strategy or "default",
+        "replicas": int(s.strategy.num_replicas_in_sync), "command": " ".join(sys.argv)})
+    return model
+
+
+def fit(s: Session, model) -> tuple[Any, float]:
+    """Train from the run's last finished epoch to --epochs; returns (train stream, seconds)."""
+    from . import callbacks
+
+    train_split = s.ds.split("train")
+    train_ds = make_dataset(train_split, s.opts, True,
+                            class_weights(train_split.y, s.opts["class_weight"]))
+    val_ds = make_dataset(s.ds.split("val"), s.opts, False)
+    test_ds = make_dataset(s.ds.split("test"), s.opts, False) if s.opts.get("track_test") \
+        else None
+    initial_epoch = s.state.get("epoch", 0)
     if initial_epoch:
-        print(f"resuming {run} at epoch {initial_epoch + 1}", flush=True)
+        print(f"resuming {s.run} at epoch {initial_epoch + 1}", flush=True)
     t0 = time.time()
-    if initial_epoch < opts["epochs"]:
-        model.fit(train_ds, validation_data=val_ds, epochs=opts["epochs"],
-                  initial_epoch=initial_epoch, verbose=verbose,
-                  callbacks=_callbacks(run, opts, state, resume, test_ds))
-    wall = time.time() - t0
+    if initial_epoch < s.opts["epochs"]:
+        model.fit(train_ds, validation_data=val_ds, epochs=s.opts["epochs"],
+                  initial_epoch=initial_epoch, verbose=s.verbose,
+                  shuffle=False,  # the tf.data stream shuffles itself (make_dataset)
+                  callbacks=callbacks.make(s.run, s.opts, s.state, s.resume, test_ds))
+    return train_ds, time.time() - t0
 
+
+def finalize(s: Session, model, train_ds, seconds: float) -> dict:
+    """SWA average, curves, per-split reports of the checkpoints, metrics.json; the selected
+    checkpoint chosen on val."""
     from . import report, swa
+    from .keras_io import load_keras
 
-    epochs_done = json.loads((run / "state.json").read_text()).get("epoch", 0)
-    averaged = swa.finalize(model, run, epochs_done, train_ds) if opts.get("swa_start") else 0
-    report.plot_history(run / "history.csv", run / "curves.png")
-    best = keras.saving.load_model(run / "best.keras")
-    metrics = {"arch": opts["arch"], "params": int(best.count_params()),
-               "epochs_done": epochs_done, "fit_seconds_this_call": round(wall, 1),
-               "splits": write_split_reports(best, ds, run), "selected": "best.keras"}
+    epochs_done = s.run.epochs_done
+    averaged = swa.finalize(model, s.run.path, epochs_done, train_ds) \
+        if s.opts.get("swa_start") else 0
+    report.plot_history(s.run.history, s.run / "curves.png")
+    best = load_keras(s.run / RunFolder.BEST)
+    metrics = {"arch": s.opts["arch"], "params": int(best.count_params()),
+               "epochs_done": epochs_done, "fit_seconds_this_call": round(seconds, 1),
+               "splits": write_split_reports(best, s.ds, s.run.path), "selected": RunFolder.BEST}
     if averaged:
         metrics["swa"] = {"epochs_averaged": averaged,
-                          "splits": write_split_reports(model, ds, run, tag="swa_")}
+                          "splits": write_split_reports(model, s.ds, s.run.path, tag="swa_")}
         # Model selection on val only: ship the average if it beats the best single epoch.
         if metrics["swa"]["splits"]["val"]["top1"] > metrics["splits"]["val"]["top1"]:
-            metrics["selected"] = "swa.keras"
-    write_json(run / "metrics.json", metrics)
-    for name, m in [("best.keras", metrics)] + ([("swa.keras", metrics["swa"])] if averaged else []):
+            metrics["selected"] = RunFolder.SWA
+    s.run.write_metrics(metrics)
+    return metrics
+
+
+def report_done(s: Session, metrics: dict) -> None:
+    checkpoints = [(RunFolder.BEST, metrics)]
+    if "swa" in metrics:
+        checkpoints.append((RunFolder.SWA, metrics["swa"]))
+    for name, m in checkpoints:
         summary = ", ".join(f"{k} {v['top1']:.2%}" for k, v in m["splits"].items())
-        print(f"done: {run}/{name} ({summary})", flush=True)
-    print(f"selected on val: {run}/{metrics['selected']}", flush=True)
+        print(f"done: {s.run}/{name} ({summary})", flush=True)
+    print(f"selected on val: {s.run}/{metrics['selected']}", flush=True)
+
+
+def train(data=None, arch: str | None = None, out: str | None = None, resume: bool = False,
+          force: bool = False, limit: int | None = None, strategy: str | None = None,
+          logical_cpus: int | None = None, verbose="auto", **overrides) -> dict:
+    """Train `arch` on FER2013 at `data` (or continue the run in `out` with `resume`); returns
+    the metrics (also written to OUT/metrics.json). Unset options (None) take the
+    architecture's recipe, then defaults.TRAIN."""
+    given = config.check("train", {"data": data, "arch": arch, "out": out, "resume": resume,
+                                   "force": force, "limit": limit, "strategy": strategy,
+                                   "logical_cpus": logical_cpus, "verbose": verbose,
+                                   **overrides})
+    s = prepare(given, {k: given[k] for k in overrides})
+    model = build(s)
+    train_ds, seconds = fit(s, model)
+    metrics = finalize(s, model, train_ds, seconds)
+    report_done(s, metrics)
     return metrics

@@ -138,7 +138,7 @@ def test_truncated_keras_model(workdir, tmp_path):
 
 def test_unknown_quantization_and_existing_outputs(workdir):
     root, _ = workdir
-    with pytest.raises(FerEdgeError, match="unknown --quantize 'int9'"):
+    with pytest.raises(FerEdgeError, match="--quantize must be one of none, float32, float16, dynamic, int8, all, not 'int9'"):
         export(root / "best.keras", quantize="int9")
     with pytest.raises(FerEdgeError, match="exists; pass --force"):
         export(root / "best.keras", quantize="float16")
@@ -178,7 +178,7 @@ def test_evaluate_reports_every_variant(workdir, tmp_path):
     assert "| `fer_int8.tflite` | int8 |" in (tmp_path / "rep" / "report.md").read_text()
     with pytest.raises(FerEdgeError, match="exists"):
         evaluate(models, data=root / "data", out=tmp_path / "rep", latency_runs=5)
-    with pytest.raises(FerEdgeError, match="split 'holdout' is not in"):
+    with pytest.raises(FerEdgeError, match="--split must be one of train, val, test, not 'holdout'"):
         evaluate(models, data=root / "data", split="holdout", latency_runs=5)
 
 

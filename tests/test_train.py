@@ -179,12 +179,34 @@ def test_track_test_logs_a_test_curve_beside_val(synth_data, tmp_path):
 def test_early_stopping_patience_zero_turns_it_off(tmp_path):
     import keras
 
-    from fer_edge.train import _callbacks
+    from fer_edge import callbacks
+    from fer_edge.runs import RunFolder
 
     def early_stoppers(patience):
         opts = resolve_options("edge_fast", {"early_stopping_patience": patience})
-        return [c for c in _callbacks(tmp_path, opts, {}, False)
+        return [c for c in callbacks.make(RunFolder(tmp_path), opts, {}, False)
                 if isinstance(c, keras.callbacks.EarlyStopping)]
 
     assert [c.patience for c in early_stoppers(15)] == [15]
     assert early_stoppers(0) == []
+
+
+def test_resume_takes_data_and_options_from_the_run(synth_data, tmp_path, capsys):
+    from fer_edge.cli import main
+
+    out = tmp_path / "run"
+    train(synth_data, arch="tiny", out=out, epochs=1, batch_size=16, verbose=0)
+    capsys.readouterr()
+    state = (out / "state.json").read_text()
+    # an option that differs from the run's is refused, in one line, before anything changes
+    for extra, message in ((["--learning-rate", "0.5"], "--learning-rate is 0.003 in this run"),
+                           (["--data", str(tmp_path)], "--data is"),
+                           (["--arch", "edge_fast"], "--arch is 'tiny' in this run")):
+        rc = main(["train", "--out", str(out), "--resume", *extra])
+        err = capsys.readouterr().err
+        assert rc == 2 and message in err and len(err.splitlines()) == 1, err
+        assert (out / "state.json").read_text() == state
+    # no --data: the run folder knows it; --epochs is one of the options that may change
+    metrics = train(out=out, resume=True, epochs=2, verbose=0)
+    assert metrics["epochs_done"] == 2
+    assert len((out / "history.csv").read_text().strip().splitlines()) == 1 + 2

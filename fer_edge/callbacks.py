@@ -1,0 +1,114 @@
+"""The Keras callbacks of `fer-edge train`, each with its inputs passed explicitly."""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import numpy as np
+
+from .fileio import atomic_path
+from .runs import RunFolder
+
+
+class TestCurve(keras.callbacks.Callback):
+    """Adds test_accuracy / test_loss to the epoch's logs before CSVLogger writes them (a curve
+    to report; nothing selects on it)."""
+
+    def __init__(self, test_ds):
+        super().__init__()
+        self.test_ds = test_ds
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss, acc = self.model.evaluate(self.test_ds, verbose=0)
+        logs.update(test_loss=float(loss), test_accuracy=float(acc))
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping that continues a resumed run's best value and wait count."""
+
+    def __init__(self, patience: int, best: float | None = None, wait: int = 0):
+        super().__init__(monitor="val_accuracy", mode="max", patience=patience, verbose=1)
+        self.resumed_best, self.resumed_wait = best, wait
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.resumed_best is not None:
+            self.best, self.wait = self.resumed_best, self.resumed_wait
+
+
+class EpochState(keras.callbacks.Callback):
+    """last.keras + state.json after every epoch, so --resume continues from here."""
+
+    def __init__(self, run: RunFolder, state: dict, early: ResumableEarlyStopping | None):
+        super().__init__()
+        self.run, self.state, self.early = run, state, early
+        self.best = state.get("best_val_accuracy", -np.inf)
+        self.started = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.best = max(self.best, float(logs.get("val_accuracy", -np.inf)))
+        with atomic_path(self.run / RunFolder.LAST) as tmp:
+            self.model.save(tmp)
+        self.state.update(epoch=epoch + 1, best_val_accuracy=self.best,
+                          train_seconds=self.state.get("train_seconds", 0.0)
+                          + time.time() - self.started,
+                          early_stopping_wait=getattr(self.early, "wait", 0))
+        self.started = time.time()
+        self.run.write_state(self.state)
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stop cleanly before the deadline: after an epoch when the next would not fit, or
+    mid-epoch as a last resort (best.keras is kept either way)."""
+
+    def __init__(self, budget: float):
+        super().__init__()
+        self.budget, self.t0 = budget, time.time()
+        self.epoch_t0 = self.t0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_t0 = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        elapsed, last_epoch = time.time() - self.t0, time.time() - self.epoch_t0
+        if elapsed + last_epoch > self.budget:
+            print(f"time budget: stopping after epoch {epoch + 1} "
+                  f"({elapsed:.0f}s of {self.budget:.0f}s)", flush=True)
+            self.model.stop_training = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        if time.time() - self.t0 > self.budget:
+            self.model.stop_training = True
+
+
+def make(run: RunFolder, opts: dict, state: dict, resume: bool, test_ds=None) -> list:
+    """The callbacks of one fit, in the order their effects must happen."""
+    from . import swa
+
+    # patience 0 turns early stopping off: a warm restart's high-lr phase dips below the best
+    # val of the weights it started from for longer than any useful patience.
+    patience = opts["early_stopping_patience"] or 0
+    best = state.get("best_val_accuracy") if resume else None
+    early = ResumableEarlyStopping(patience, best, state.get("early_stopping_wait", 0)) \
+        if patience > 0 else None
+    cbs = [TestCurve(test_ds)] if test_ds is not None else []
+    cbs += [
+        keras.callbacks.ModelCheckpoint(run / RunFolder.BEST, monitor="val_accuracy",
+                                        mode="max", save_best_only=True, verbose=1,
+                                        initial_value_threshold=best),
+        keras.callbacks.CSVLogger(run.history, append=resume),
+        keras.callbacks.TensorBoard(log_dir=str(run / "logs")),
+        *([early] if early else []),
+        # before EpochState, so state.json never records an epoch the average has not seen
+        *([swa.callback(run.path, int(opts["swa_start"]), state.get("epoch", 0))]
+          if opts.get("swa_start") else []),
+        EpochState(run, state, early),
+    ]
+    if opts["schedule"] == "decay":  # a schedule owns the lr otherwise
+        cbs.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=opts["reduce_lr_factor"],
+            patience=opts["reduce_lr_patience"], min_lr=1e-7, verbose=1))
+    if opts["time_budget"]:
+        cbs.append(TimeBudget(opts["time_budget"]))
+    return cbs

@@ -1,0 +1,177 @@
+"""The validated configuration: the CLI's signatures equal the specs, and a bad-option matrix
+generated from the specs (so a new option is covered the day it is added). Every bad value must
+end in exit 2, exactly one line on stderr naming the option, no traceback, and nothing written."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fer_edge import config
+from fer_edge.cli import CLI, Data, Models, main
+
+COMMANDS = {                      # command -> (argv prefix, the function behind it)
+    "train": (["train"], CLI.train),
+    "export": (["export"], CLI.export),
+    "calibrate": (["calibrate"], CLI.calibrate),
+    "evaluate": (["evaluate"], CLI.evaluate),
+    "classify": (["classify"], CLI.classify),
+    "timeline": (["timeline"], CLI.timeline),
+    "card": (["card"], CLI.card),
+    "data info": (["data", "info"], Data.info),
+    "models list": (["models", "list"], Models.list),
+}
+# positional arguments of the CLI that the specs name differently
+POSITIONAL = {"evaluate": {"paths"}, "classify": {"paths"}}
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_cli_signature_equals_the_spec(command):
+    params = set(inspect.signature(COMMANDS[command][1]).parameters) - {"self"}
+    params -= POSITIONAL.get(command, set())
+    assert params == set(config.spec(command)), command
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_help_documents_every_option(command):
+    doc = COMMANDS[command][1].__doc__
+    for name in config.spec(command):
+        assert f"  {name}:" in doc, (command, name)
+
+
+# ------------------------------------------------------------------------ the bad-option matrix
+
+def _bad_values(opt: config.Opt) -> list:
+    """Wrong values for an option, as python-fire hands them over (strings stay strings)."""
+    k = opt.kind
+    if opt.choices is not None:
+        return ["bogus"]
+    if k is int:
+        return ["seven", opt.low - 1 if opt.low is not None else 1.5]
+    if k is float:
+        bad = ["lots"]
+        if opt.low is not None:
+            bad.append(opt.low - 1 if not opt.low_open else opt.low)
+        if opt.high is not None:
+            bad.append(opt.high + 1 if not opt.high_open else opt.high)
+        return bad
+    if k is bool:
+        return ["maybe"]
+    if k in ("path", "file", "dir"):
+        return ["/nonexistent/fer-edge/x"]
+    if k == "duration":
+        return ["soon"]
+    if k == "int_or_path":
+        return [0, "/nonexistent/fer-edge/calib.json"]
+    return []          # free text and output paths: nothing is wrong in itself
+
+
+# python-fire passes a bool flag's next word as its value, and classify takes such a word back
+# as a path (`--no-detect a.jpg`): a wrong-typed classify flag is a path, not an error.
+SKIP = {("classify", name) for name in ("no_detect", "force", "tta", "align", "summary")}
+
+
+def _valid_args(command: str, tmp: Path) -> list[str]:
+    """The smallest valid command line: required options with inputs that exist (options are
+    checked before any input is opened, so placeholders do)."""
+    (tmp / "data" / "train").mkdir(parents=True, exist_ok=True)
+    for name in ("m.keras", "m.tflite", "face.png", "results.jsonl"):
+        (tmp / name).touch()
+    (tmp / "report").mkdir(exist_ok=True)
+    data = str(tmp / "data")
+    return {
+        "train": ["--data", data, "--out", str(tmp / "run")],
+        "export": ["--model", str(tmp / "m.keras")],
+        "calibrate": ["--data", data, "--out", str(tmp / "calib.json")],
+        "evaluate": ["--models", str(tmp / "m.tflite"), "--data", data],
+        "classify": [str(tmp / "face.png")],
+        "timeline": [str(tmp / "results.jsonl"), "--out", str(tmp / "tl")],
+        "card": ["--run", str(tmp / "report"), "--report", str(tmp / "report"),
+                 "--train-command", "x", "--out", str(tmp / "card.md")],
+        "data info": ["--data", data],
+        "models list": [],
+    }[command]
+
+
+def _cases():
+    for command in COMMANDS:
+        for opt in config.SPECS[command]:
+            if (command, opt.name) in SKIP:
+                continue
+            for bad in _bad_values(opt):
+                yield pytest.param(command, opt.name, bad, id=f"{command}-{opt.name}-{bad}")
+
+
+CASES = list(_cases())
+
+
+def test_matrix_is_large_enough():
+    assert len(CASES) >= 60, len(CASES)
+
+
+def _snapshot(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+@pytest.mark.parametrize("command,name,bad", CASES)
+def test_bad_option(command, name, bad, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = [*COMMANDS[command][0], *_valid_args(command, tmp_path)]
+    flag = "--" + name.replace("_", "-")
+    if flag in argv:                        # replace a required option's valid value
+        i = argv.index(flag)
+        argv[i + 1] = str(bad)
+    else:
+        argv += [flag, str(bad)]
+    before = _snapshot(tmp_path)
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    assert rc == 2, (argv, out, err)
+    assert len(err.splitlines()) == 1 and err.startswith("fer-edge: error: "), err
+    assert flag in err, err
+    assert "Traceback" not in err + out
+    assert _snapshot(tmp_path) == before, "something was written"
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--data", "{tmp}/data", "--out", "{tmp}/run", "--augment", "bogus"],
+    ["train", "--data", "{tmp}/data", "--out", "{tmp}/run", "--epochs", "0"],
+    ["evaluate", "--models", "{tmp}/m.tflite", "--data", "{tmp}/data", "--threads", "-1"],
+])
+def test_bad_option_end_to_end(argv, tmp_path):
+    """The same through the installed command: one line, exit 2, no run folder."""
+    _valid_args("train", tmp_path)
+    exe = Path(sys.executable).with_name("fer-edge")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "fer_edge.cli"]
+    p = subprocess.run(cmd + [a.format(tmp=tmp_path) for a in argv], capture_output=True,
+                       text=True, timeout=120, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert p.returncode == 2, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr, p.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_combinations_are_checked_before_anything_is_written(tmp_path, capsys):
+    from synth import make_tree
+
+    make_tree(tmp_path / "data", per_split={"train": 7, "val": 7, "test": 7})
+    base = ["train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"),
+            "--arch", "tiny"]
+    for extra, message in ((["--swa-lr", "0.01"], "--swa-lr needs --swa-start"),
+                           (["--swa-start", "9", "--epochs", "5"], "--swa-start must be below"),
+                           (["--resume", "--force"], "pass one")):
+        rc = main(base + extra)
+        err = capsys.readouterr().err
+        assert rc == 2 and message in err and len(err.splitlines()) == 1, err
+        assert not (tmp_path / "run").exists()
+
+
+def test_version(capsys):
+    from fer_edge import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"fer-edge {__version__}"
