@@ -26,10 +26,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from detectors import rotate  # noqa: E402
 from fer_edge import defaults  # noqa: E402
-from fer_edge.classify import Classifier  # noqa: E402
-from fer_edge.fileio import write_json  # noqa: E402
-from fer_edge.labels import LABELS  # noqa: E402
-from fer_edge.sources import read_image  # noqa: E402
+from fer_edge.edge.classify import Classifier  # noqa: E402
+from fer_edge.edge.fileio import write_json  # noqa: E402
+from fer_edge.edge.preprocessing import LABELS  # noqa: E402
+from fer_edge.edge.sources import read_image  # noqa: E402
 
 ANGLES = (0, 15, -15, 30, -30)
 VAL_FACE_SIDE = 192

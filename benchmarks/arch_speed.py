@@ -20,8 +20,8 @@ sys.path.insert(0, str(REPO))
 
 from fer_edge import archs, defaults, evaluate  # noqa: E402
 from fer_edge.converters import tflite as converter  # noqa: E402
-from fer_edge.fileio import write_json  # noqa: E402
-from fer_edge.labels import IMG_SIZE, NUM_CLASSES  # noqa: E402
+from fer_edge.edge.fileio import write_json  # noqa: E402
+from fer_edge.edge.preprocessing import IMG_SIZE, NUM_CLASSES  # noqa: E402
 
 
 def macs(model) -> int:

@@ -17,8 +17,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
 from synth import moving_faces_video  # noqa: E402
-from fer_edge import detect  # noqa: E402
-from fer_edge.sources import read_image  # noqa: E402
+from fer_edge.edge import detect  # noqa: E402
+from fer_edge.edge.sources import read_image  # noqa: E402
 
 
 def face(photo: Path):

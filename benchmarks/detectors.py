@@ -27,9 +27,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from fer_edge import detect  # noqa: E402
-from fer_edge.sources import decode, quiet_native_stderr  # noqa: E402
-from fer_edge.fileio import write_json  # noqa: E402
+from fer_edge.edge import detect  # noqa: E402
+from fer_edge.edge.sources import decode, quiet_native_stderr  # noqa: E402
+from fer_edge.edge.fileio import write_json  # noqa: E402
 
 
 def rotate(img, deg):

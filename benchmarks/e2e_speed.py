@@ -36,11 +36,12 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
 from synth import moving_faces_video  # noqa: E402
-from fer_edge import defaults, detect  # noqa: E402
-from fer_edge.classify import Classifier, FrameTracker  # noqa: E402
-from fer_edge.fileio import IMAGE_EXTS, write_json  # noqa: E402
-from fer_edge.track import _iou  # noqa: E402
-from fer_edge.sources import quiet_native_stderr, read_image, video_items  # noqa: E402
+from fer_edge import defaults  # noqa: E402
+from fer_edge.edge import detect  # noqa: E402
+from fer_edge.edge.classify import Classifier, FrameTracker  # noqa: E402
+from fer_edge.edge.fileio import IMAGE_EXTS, write_json  # noqa: E402
+from fer_edge.edge.track import _iou  # noqa: E402
+from fer_edge.edge.sources import quiet_native_stderr, read_image, video_items  # noqa: E402
 
 FER_VERSION = "25.10.3"
 FER_FILES = ("fer/data/emotion_model_quantized.tflite",

@@ -20,10 +20,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from fer_edge import classify as fc  # noqa: E402
+from fer_edge.edge import classify as fc  # noqa: E402
 from fer_edge import defaults  # noqa: E402
-from fer_edge.labels import face_to_input  # noqa: E402
-from fer_edge.runtime import EmotionModel  # noqa: E402
+from fer_edge.edge.preprocessing import face_to_input  # noqa: E402
+from fer_edge.edge.runtime import EmotionModel  # noqa: E402
 
 
 def main(model=None, folder=str(REPO.parent / "shared" / "fer2013" / "test"), limit: int = None,

@@ -14,7 +14,7 @@ import numpy as np
 
 from fer_edge import data as fdata
 from fer_edge.errors import FerEdgeError
-from fer_edge.labels import LABELS
+from fer_edge.edge.preprocessing import LABELS
 
 SPLIT = "train"  # calibration never sees val or test
 

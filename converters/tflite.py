@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_edge import __version__, defaults, tflite_meta
+from fer_edge import __version__, defaults
+from fer_edge.edge import tflite_meta
 from fer_edge.errors import FerEdgeError
-from fer_edge.labels import COLOR_MODE, IMG_SIZE, LABELS, NORMALIZATION, batch_to_float
+from fer_edge.edge.preprocessing import COLOR_MODE, IMG_SIZE, LABELS, NORMALIZATION, batch_to_float
 
 
 def _quant_params(buf: bytes) -> dict:

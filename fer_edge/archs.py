@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .errors import FerEdgeError
-from .labels import INPUT_SHAPE, NORMALIZATION, NUM_CLASSES
+from .edge.preprocessing import INPUT_SHAPE, NORMALIZATION, NUM_CLASSES
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import time
 import keras
 import numpy as np
 
-from .fileio import atomic_path
+from .edge.fileio import atomic_path
 from .runs import RunFolder
 
 

@@ -10,7 +10,7 @@ from . import archs
 from .errors import FerEdgeError
 from .evaluate import markdown
 from .config import check as checked
-from .fileio import check_writable, write_text
+from .edge.fileio import check_writable, write_text
 from .runs import RunFolder
 
 LIMITATIONS = """\
@@ -84,6 +84,33 @@ def _warm_start_stages(opts: dict) -> tuple[str, str]:
     return "".join(c + "\n      " for c in commands), "".join(bullets)
 
 
+def _teachers(opts: dict) -> str:
+    """A bullet per distillation teacher: its file and sha256, how it was trained (its run's
+    command, val top-1 and epochs), so the chain reproduces from the card."""
+    from .distill import teacher_paths
+
+    paths = teacher_paths(opts.get("teacher"))
+    if not paths:
+        return ""
+    sums = opts.get("teacher_sha256") or ["?"] * len(paths)
+    lines = [f"- Distilled (weight {opts.get('distill_weight')}, temperature "
+             f"{opts.get('temperature')}, teachers also on the mirror image: "
+             f"{bool(opts.get('teacher_flip'))}) from {len(paths)} frozen teacher(s):\n"]
+    for path, digest in zip(paths, sums):
+        line = f"  - `{path}` (sha256 `{digest[:16]}…`)"
+        run = RunFolder.of_model(path)
+        if run is None:
+            lines.append(line + ": the run that made it is not recorded beside it.\n")
+            continue
+        metrics = run.metrics if (run / RunFolder.METRICS).exists() else {}
+        val = metrics.get("splits", {}).get("val", {}).get("top1")
+        figures = f"val top-1 {val:.2%}, " if val is not None else ""
+        lines.append(line + f": `{run.options['arch']}`, {figures}"
+                     f"{metrics.get('epochs_done', '?')} epochs, trained by "
+                     f"`{_command(run)}`.\n")
+    return "".join(lines)
+
+
 def write_card(run, report, out, train_command: str, force: bool = False) -> Path:
     cfg = checked("card", {"run": run, "report": report, "out": out,
                            "train_command": train_command, "force": force})
@@ -106,6 +133,7 @@ def write_card(run, report, out, train_command: str, force: bool = False) -> Pat
     recipe = ", ".join(f"{k}={opts[k]}" for k in RECIPE_KEYS if opts.get(k) is not None)
     rel = lambda p: Path(p).name  # noqa: E731
     stages, warm = _warm_start_stages(opts)
+    warm += _teachers(opts)
     tta = " --tta" if any(v.get("tta") for v in result["variants"]) else ""
     text = f"""# Model card: fer-edge default model (`{opts['arch']}`)
 

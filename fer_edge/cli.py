@@ -27,7 +27,7 @@ class Data:
           format: "text" (a table) or "json".
         """
         from . import config, data as fdata
-        from .labels import LABELS
+        from .edge.preprocessing import LABELS
 
         config.check("data info", {"data": data, "format": format})
         ds = fdata.load(data)
@@ -78,7 +78,9 @@ class CLI:
               early_stopping_patience: int = None, reduce_lr_patience: int = None,
               reduce_lr_factor: float = None, val_fraction: float = None, seed: int = None,
               time_budget=None, track_test: bool = None, init: str = None,
-              swa_start: int = None, swa_lr: float = None, limit: int = None,
+              swa_start: int = None, swa_lr: float = None, teacher=None,
+              distill_weight: float = None, temperature: float = None,
+              teacher_flip: bool = None, limit: int = None,
               resume: bool = False, force: bool = False, strategy: str = None,
               logical_cpus: int = None, verbose: str = "auto"):
         """Train an architecture on FER2013 (Keras), keeping the best val-accuracy checkpoint.
@@ -116,6 +118,12 @@ class CLI:
             cosine ends at this epoch and the lr then stays at --swa-lr. metrics.json says
             which of best.keras and swa.keras has the higher val accuracy ("selected").
           swa_lr: the constant learning rate of the SWA phase (default: learning_rate / 4).
+          teacher: distillation from frozen trained models, comma-separated .keras files; their
+            softened probabilities on the same augmented batch are mixed into the target.
+          distill_weight: share of the teachers' soft targets in the target (default 0.7).
+          temperature: softening of the teachers' probabilities (default 2).
+          teacher_flip: teachers also score each face's mirror image (default on;
+            --noteacher_flip turns it off).
           limit: use N images per split (smoke runs).
           resume: continue the run in --out from its last finished epoch, with its own data
             and options; only --epochs, --early-stopping-patience, --time-budget, --strategy,
@@ -251,7 +259,7 @@ class CLI:
             frame and follow the faces by optical flow in between (faster; a new face is found
             up to N-1 frames late). 1 runs it on every frame.
         """
-        from .classify import classify
+        from .edge.classify import classify
 
         # python-fire gives a bool flag the next word as its value (`--no-detect a.jpg`):
         # take such a word back as a path.

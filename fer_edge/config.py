@@ -64,7 +64,7 @@ def parse_duration(value) -> float | None:
 class Opt:
     """One option: `kind` is int, float, bool, str, "path" (must exist), "file" (an existing
     file), "dir" (an existing folder), "out" (a path to write), "duration", "int_or_path" or
-    "names" (comma-separated, or a list)."""
+    "names" / "files" (comma-separated, or a list)."""
 
     name: str
     kind: Any
@@ -97,7 +97,9 @@ class Opt:
         return {bool: "true or false (a flag)", str: "a text", "duration":
                 "a duration > 0 (seconds, or e.g. 90m, 2h)", "out": "a path",
                 "int_or_path": "a manifest file or a whole number >= 1",
-                "names": "names separated by commas"}.get(
+                "names": "names separated by commas",
+                "files": "existing files separated by commas"
+                + (f" ({'/'.join(self.suffixes)})" if self.suffixes else "")}.get(
             k, "an existing " + ("folder" if k == "dir" else "file" if k == "file" else "path")
             + (f" ({'/'.join(self.suffixes)})" if self.suffixes else ""))
 
@@ -135,6 +137,13 @@ class Opt:
                     isinstance(n, str) and n.strip() for n in names):
                 raise ValueError
             return value
+        if k == "files":
+            names = value.split(",") if isinstance(value, str) else value
+            if not isinstance(names, (list, tuple)) or not names:
+                raise ValueError
+            for n in names:
+                self._path(str(n).strip(), "file")
+            return ",".join(str(n).strip() for n in names)
         if k == "int_or_path":
             if _is_int(value) or (isinstance(value, str) and value.isdigit()):
                 if int(value) < 1:
@@ -199,6 +208,10 @@ SPECS: dict[str, list[Opt]] = {
         Opt("init", "file", suffixes=(".keras",)),
         Opt("swa_start", int, low=1),
         Opt("swa_lr", float, low=0, low_open=True),
+        Opt("teacher", "files", suffixes=(".keras",)),
+        Opt("distill_weight", float, low=0, high=1),
+        Opt("temperature", float, low=0, low_open=True),
+        Opt("teacher_flip", bool),
         Opt("limit", int, low=1),
         Opt("resume", bool),
         Opt("force", bool),
@@ -235,7 +248,7 @@ SPECS: dict[str, list[Opt]] = {
     ],
     "classify": [
         Opt("model", str),        # the runtime names what is wrong with a model file
-        Opt("detector", str, choices=lambda: __import__("fer_edge.detect",
+        Opt("detector", str, choices=lambda: __import__("fer_edge.edge.detect",
                                                         fromlist=["x"]).DETECTORS),
         Opt("no_detect", bool),
         Opt("glob", str),
@@ -303,7 +316,7 @@ def check(command: str, values: dict, partial: bool = False) -> Config:
         if value in STDIN_VALUES.get(command, ()):
             out[name] = value
             continue
-        listed = isinstance(value, (list, tuple)) and opt.kind not in (str, "names")
+        listed = isinstance(value, (list, tuple)) and opt.kind not in (str, "names", "files")
         items = value if listed else [value]
         try:
             checked = [opt.check(v) for v in items]
@@ -337,6 +350,9 @@ def train_options(arch: str, given: dict) -> Config:
     if opts["swa_lr"] is not None and not opts["swa_start"]:
         raise FerEdgeError("--swa-lr needs --swa-start (the epoch after which weights are "
                            "averaged)")
+    if not opts["teacher"] and any(given.get(k) is not None for k in
+                                   ("distill_weight", "temperature", "teacher_flip")):
+        raise FerEdgeError("--distill-weight, --temperature and --teacher-flip need --teacher")
     if opts["swa_start"] and opts["swa_start"] >= opts["epochs"]:
         raise FerEdgeError(f"--swa-start must be below --epochs ({opts['epochs']}), "
                            f"not {opts['swa_start']}")

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import FerEdgeError
-from .fileio import IMAGE_EXTS
-from .labels import IMG_SIZE, LABELS, canonical_label, face_to_input
+from .edge.fileio import IMAGE_EXTS
+from .edge.preprocessing import IMG_SIZE, LABELS, canonical_label, face_to_input
 
 SPLITS = ("train", "val", "test")
 SPLIT_ALIASES = {
@@ -231,7 +231,7 @@ def _cache_load(key: str):
 
 
 def _cache_save(key: str, splits, skipped, digest) -> None:
-    from .fileio import atomic_path
+    from .edge.fileio import atomic_path
 
     arrays = {"splits": np.asarray(list(splits), dtype=str), "fingerprint": np.asarray(digest),
               "skipped_names": np.asarray(list(skipped), dtype=str),

@@ -30,6 +30,10 @@ TRAIN = dict(
     swa_start=None,         # SWA: average the weights of every epoch after this one (swa.keras)
     swa_lr=None,            # SWA: the constant lr after swa_start (cosine decays to it); None:
                             # learning_rate * SWA_LR_FRACTION
+    teacher=None,           # distillation: .keras teachers, comma-separated (distill.py)
+    distill_weight=0.7,     # share of the teachers' soft targets in the training target
+    temperature=2.0,        # softening of the teachers' probabilities (softmax of logits / T)
+    teacher_flip=True,      # teachers also score each face's mirror image (averaged)
 )
 SWA_LR_FRACTION = 0.25
 

@@ -14,8 +14,8 @@ import numpy as np
 
 from . import config, data as fdata, defaults
 from .errors import FerEdgeError
-from .fileio import check_writable, write_json, write_text
-from .labels import LABELS, batch_to_float, flip_tta
+from .edge.fileio import check_writable, write_json, write_text
+from .edge.preprocessing import LABELS, batch_to_float, flip_tta
 
 
 class _KerasVariant:
@@ -39,7 +39,7 @@ class _KerasVariant:
 
 class _TFLiteVariant:
     def __init__(self, path: Path, threads: int | None):
-        from .runtime import EmotionModel
+        from .edge.runtime import EmotionModel
 
         self.model = EmotionModel(path, threads=threads)
         self.kind = self.model.kind

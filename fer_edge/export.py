@@ -7,7 +7,7 @@ from pathlib import Path
 
 from . import config, data as fdata, defaults
 from .errors import FerEdgeError
-from .fileio import check_writable, write_bytes, write_json
+from .edge.fileio import check_writable, write_bytes, write_json
 from .runs import resolve_data
 
 

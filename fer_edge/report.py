@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fileio import atomic_path
-from .labels import LABELS
+from .edge.fileio import atomic_path
+from .edge.preprocessing import LABELS
 
 
 def confusion(y_true, y_pred) -> np.ndarray:

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from .errors import FerEdgeError
-from .fileio import write_json, write_text
+from .edge.fileio import write_json, write_text
 
 
 class RunFolder:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .fileio import atomic_path
+from .edge.fileio import atomic_path
 
 _FILE = re.compile(r"swa_(\d+)\.npz$")
 

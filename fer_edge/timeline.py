@@ -10,10 +10,10 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from . import fileio, track
+from .edge import fileio, track
 from .errors import FerEdgeError
-from .labels import LABELS
-from .outputs import print_summary, summary_rows
+from .edge.preprocessing import LABELS
+from .edge.outputs import print_summary, summary_rows
 
 # One colour per emotion, the same in every picture.
 EMOTION_COLOURS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd",

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, archs, config, data as fdata, defaults
+from . import __version__, archs, config, data as fdata, defaults, distill
 from .config import parse_duration  # noqa: F401  (part of this module's API)
 from .errors import FerEdgeError
-from .fileio import write_text
-from .labels import NUM_CLASSES, batch_to_float
+from .edge.fileio import write_text
+from .edge.preprocessing import NUM_CLASSES, batch_to_float
 from .runs import RunFolder
 
 # Options of `train` that are not training hyper-parameters (defaults.TRAIN holds those).
@@ -65,6 +65,7 @@ def make_dataset(split: fdata.Split, opts: dict, training: bool, weights=None):
         aug = augment.make(opts["augment"], opts["erasing"], opts["seed"])
         if aug is not None:
             ds = ds.map(lambda a, b, c: (aug(a), b, c), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = distill.add_to_stream(ds, opts)   # teachers score the augmented batch
     else:
         ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(256)
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -221,6 +222,9 @@ def build(s: Session):
                       metrics=["accuracy"])
         if s.opts["init"]:
             s.opts["init_sha256"] = _warm_start(model, s.opts["init"])
+    if s.opts["teacher"]:
+        s.opts["teacher_sha256"] = [distill.sha256(p) for p in
+                                    distill.teacher_paths(s.opts["teacher"])]
     s.run.write_config({
         "options": s.opts, "data": s.data, "data_fingerprint": s.ds.fingerprint,
         "data_notes": s.ds.notes, "limit": s.given.limit, "counts": s.ds.counts(),

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fer_edge.labels import LABELS
+from fer_edge.edge.preprocessing import LABELS
 
 USAGE = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
 # Folder spellings other than ours, to prove labels never come from folder order.

@@ -16,10 +16,11 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_edge import classify as fclassify
-from fer_edge import defaults, detect
+from fer_edge.edge import classify as fclassify
+from fer_edge import defaults
+from fer_edge.edge import detect
 from fer_edge.cli import main
-from fer_edge.labels import LABELS, margin_crop
+from fer_edge.edge.preprocessing import LABELS, margin_crop
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = Path(os.environ.get("FER_EDGE_PHOTOS", REPO.parent / "shared" / "photos"))
@@ -290,7 +291,7 @@ def test_model_errors(tmp_path, images, capsys, monkeypatch):
 def test_not_an_emotion_model(tmp_path, images, tiny_tflite, capsys):
     import tensorflow as tf
 
-    from fer_edge import tflite_meta
+    from fer_edge.edge import tflite_meta
 
     @tf.function(input_signature=[tf.TensorSpec([1, 10], tf.float32)])
     def f(x):
@@ -356,8 +357,8 @@ def test_json_schema(images, tiny_tflite, capsys):
 
 
 def test_tta_averages_the_face_and_its_mirror(tmp_path, tiny_tflite, capsys):
-    from fer_edge.labels import face_to_input
-    from fer_edge.runtime import EmotionModel
+    from fer_edge.edge.preprocessing import face_to_input
+    from fer_edge.edge.runtime import EmotionModel
 
     img = np.tile(np.linspace(0, 255, 48, dtype=np.uint8), (48, 1))  # a mirror differs
     path = _write(tmp_path / "ramp.png", img)

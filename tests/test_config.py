@@ -62,7 +62,7 @@ def _bad_values(opt: config.Opt) -> list:
         return bad
     if k is bool:
         return ["maybe"]
-    if k in ("path", "file", "dir"):
+    if k in ("path", "file", "dir", "files"):
         return ["/nonexistent/fer-edge/x"]
     if k == "duration":
         return ["soon"]

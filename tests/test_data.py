@@ -6,7 +6,7 @@ import pytest
 
 from fer_edge import data as fdata
 from fer_edge.errors import FerEdgeError
-from fer_edge.labels import LABELS
+from fer_edge.edge.preprocessing import LABELS
 
 from synth import ODD_SPELLINGS, make_tree, write_csv
 

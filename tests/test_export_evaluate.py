@@ -8,14 +8,15 @@ import sys
 import numpy as np
 import pytest
 
-from fer_edge import defaults, tflite_meta
+from fer_edge import defaults
+from fer_edge.edge import tflite_meta
 from fer_edge.calibration import manifest
 from fer_edge.data import load
 from fer_edge.errors import FerEdgeError
 from fer_edge.evaluate import evaluate, load_variant
 from fer_edge.export import calibrate, export
-from fer_edge.labels import LABELS
-from fer_edge.runtime import EmotionModel
+from fer_edge.edge.preprocessing import LABELS
+from fer_edge.edge.runtime import EmotionModel
 
 from synth import arrays, make_tree
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fer_edge import defaults, tflite_meta
-from fer_edge.labels import LABELS
+from fer_edge import defaults
+from fer_edge.edge import tflite_meta
+from fer_edge.edge.preprocessing import LABELS
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = defaults.package_path("models")

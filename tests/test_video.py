@@ -21,9 +21,9 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_edge import detect, track
+from fer_edge.edge import detect, track
 from fer_edge.cli import main
-from fer_edge.labels import aligned_crop, margin_crop
+from fer_edge.edge.preprocessing import aligned_crop, margin_crop
 from synth import moving_faces_video
 
 REPO = Path(__file__).resolve().parents[1]

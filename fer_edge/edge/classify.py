@@ -23,9 +23,10 @@ from typing import Iterator
 
 import numpy as np
 
-from . import defaults, detect, sources, track
-from .errors import FerEdgeError
-from .labels import (aligned_crop, canonical_label, face_to_input, flip_tta, margin_crop,
+from .. import defaults
+from . import detect, sources, track
+from ..errors import FerEdgeError
+from .preprocessing import (aligned_crop, canonical_label, face_to_input, flip_tta, margin_crop,
                      to_gray)
 from .outputs import FORMATS, AnnotatedOutput, ResultWriter, print_summary
 from .sources import CAMERA_PREFIX, STDIN, quiet_native_stderr
@@ -213,7 +214,7 @@ class Summary:
 
 def check_options(paths: list[str], options: dict) -> None:
     """Every option checked before any model is loaded or input read."""
-    from . import config
+    from .. import config
 
     if not paths:
         raise FerEdgeError("nothing to classify: give image files, folders, videos, stream "

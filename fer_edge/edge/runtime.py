@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from . import tflite_meta
-from .errors import FerEdgeError
-from .labels import INPUT_SHAPE, LABELS, batch_to_float
+from ..errors import FerEdgeError
+from .preprocessing import INPUT_SHAPE, LABELS, batch_to_float
 
 
 def _load_bytes(path: Path) -> bytes:
@@ -101,7 +101,7 @@ class EmotionModel:
         """Scores re-ordered into fer-edge's label order (for foreign label orders)."""
         if self.labels == list(LABELS):
             return scores
-        from .labels import canonical_label
+        from .preprocessing import canonical_label
 
         order = [self.labels.index(next(l for l in self.labels if canonical_label(l) == lab))
                  for lab in LABELS]

@@ -17,9 +17,9 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from . import defaults
+from .. import defaults
 from .fileio import IMAGE_EXTS
-from .labels import to_uint8
+from .preprocessing import to_uint8
 
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm"}
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
@@ -103,7 +103,7 @@ def decode(buf: np.ndarray, max_side: int = defaults.MAX_IMAGE_SIDE):
 
 def read_image(path) -> np.ndarray:
     """One image file decoded as classify decodes it (working size); FerEdgeError if unreadable."""
-    from .errors import FerEdgeError
+    from ..errors import FerEdgeError
 
     try:
         return decode(np.fromfile(path, np.uint8))[0]

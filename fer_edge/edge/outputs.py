@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import fileio
-from .errors import FerEdgeError
+from ..errors import FerEdgeError
 from .fileio import IMAGE_EXTS
 from .sources import STDIN, Item
 

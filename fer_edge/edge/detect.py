@@ -1,5 +1,5 @@
 """Face detectors for the edge runtime: MediaPipe BlazeFace run on LiteRT (its two model files ship
-in `fer_edge/assets/`, Apache-2.0, see NOTICE) and OpenCV's Haar cascades. No TensorFlow.
+in `fer_edge/edge/assets/`, Apache-2.0, see NOTICE) and OpenCV's Haar cascades. No TensorFlow.
 
 Every detector takes a decoded image (gray, BGR or BGRA, uint8). `detect(image)` returns
 `Detections`: face boxes (N, 4) of `x, y, w, h` in that image's pixels sorted left to right, their
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import defaults
-from .errors import FerEdgeError
+from .. import defaults
+from ..errors import FerEdgeError
 
 # Standard, untuned Haar settings (OpenCV's documented values).
 HAAR_SCALE_FACTOR = 1.1
@@ -89,7 +89,7 @@ class HaarDetector:
             raise FerEdgeError(f"cannot load the OpenCV Haar cascade {path}")
 
     def detect(self, image: np.ndarray) -> Detections:
-        from .labels import to_gray
+        from .preprocessing import to_gray
 
         gray = to_gray(image)
         h, w = gray.shape

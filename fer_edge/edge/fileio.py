@@ -9,7 +9,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import FerEdgeError
+from ..errors import FerEdgeError
 
 # Image files OpenCV decodes, for the data loader and classify alike.
 IMAGE_EXTS = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".webp", ".tif", ".tiff",

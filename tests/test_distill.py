@@ -1,0 +1,89 @@
+"""Distillation (`train --teacher`): the targets the student is trained on, the recorded teachers,
+--resume, and the card's account of how each teacher was trained."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fer_edge import distill
+from fer_edge.cli import main
+from fer_edge.train import train
+
+
+@pytest.fixture(scope="module")
+def teacher_run(synth_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("teacher") / "run"
+    train(synth_data, arch="tiny", out=out, epochs=2, batch_size=16, verbose=0)
+    return out
+
+
+def test_targets_mix_labels_with_softened_teacher_scores(teacher_run):
+    import tensorflow as tf
+
+    from fer_edge.keras_io import load_keras
+
+    teacher = load_keras(teacher_run / "best.keras")
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (6, 48, 48, 1)).astype("float32")
+    y = np.eye(7, dtype="float32")[rng.integers(0, 7, 6)]
+    opts = {"teacher": str(teacher_run / "best.keras"), "distill_weight": 0.6,
+            "temperature": 3.0, "teacher_flip": True}
+    ds = distill.add_to_stream(tf.data.Dataset.from_tensors((x, y, np.ones(6, "float32"))),
+                               opts)
+    _, target, _ = next(iter(ds))
+    p = np.asarray(teacher(x)), np.asarray(teacher(x[:, :, ::-1]))
+    soft = [np.exp(np.log(np.maximum(q, 1e-8)) / 3.0) for q in p]
+    soft = sum(s / s.sum(1, keepdims=True) for s in soft) / 2
+    np.testing.assert_allclose(np.asarray(target), 0.4 * y + 0.6 * soft, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(target).sum(1), 1.0, atol=1e-5)
+    # no teacher: the stream is left as it is
+    plain = tf.data.Dataset.from_tensors((x, y, np.ones(6, "float32")))
+    assert distill.add_to_stream(plain, {"teacher": None}) is plain
+
+
+def test_train_with_a_teacher_records_it_resumes_and_shows_in_the_card(
+        synth_data, teacher_run, tmp_path, capsys):
+    teacher = teacher_run / "best.keras"
+    out = tmp_path / "student"
+    train(synth_data, arch="tiny", out=out, epochs=1, batch_size=16, teacher=str(teacher),
+          distill_weight=0.5, verbose=0)
+    opts = json.loads((out / "config.json").read_text())["options"]
+    assert opts["teacher"] == str(teacher) and opts["distill_weight"] == 0.5
+    assert opts["teacher_sha256"] == [distill.sha256(teacher)]
+    capsys.readouterr()
+    # the teacher cannot be swapped on --resume; the run continues with its own
+    rc = main(["train", "--out", str(out), "--resume", "--teacher", str(teacher_run / "last.keras")])
+    assert rc == 2 and "--teacher is" in capsys.readouterr().err
+    metrics = train(out=out, resume=True, epochs=2, verbose=0)
+    assert metrics["epochs_done"] == 2
+
+    from fer_edge.card import write_card
+    from fer_edge.evaluate import evaluate
+
+    evaluate([out / "best.keras"], data=synth_data, out=tmp_path / "eval", latency_runs=3)
+    card = write_card(out, tmp_path / "eval", tmp_path / "card.md", "fer-edge train ...")
+    text = card.read_text()
+    assert f"`{teacher}` (sha256 `{distill.sha256(teacher)[:16]}" in text
+    assert "`tiny`, val top-1" in text and "trained by `" in text
+
+
+def test_distillation_options_need_a_teacher(synth_data, tmp_path, capsys):
+    rc = main(["train", "--data", str(synth_data), "--arch", "tiny", "--out",
+               str(tmp_path / "run"), "--temperature", "4"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "need --teacher" in err and not (tmp_path / "run").exists()
+
+
+def test_a_teacher_must_be_an_emotion_model(synth_data, tmp_path):
+    import keras
+
+    from fer_edge.errors import FerEdgeError
+
+    bad = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(),
+                            keras.layers.Dense(3)])
+    bad.save(tmp_path / "three.keras")
+    with pytest.raises(FerEdgeError, match="not a fer-edge emotion model"):
+        distill.load_teachers([str(tmp_path / "three.keras")])
