@@ -9,7 +9,8 @@ collage of four single-face photos (4 faces); the single-face photos shifted so 
 the left border (still 1 face).
 "closeups" (the face fills the frame, like profile pictures and pre-cropped faces): every face of
 the photos cut at its box (found by a reference detector on the photo) and resized to each of
-CROP_SIDES px (1 face each).
+CROP_SIDES px (1 face each). Per kind: exact face counts, and of the images that hold a face,
+the share where one was found ("found_share"; for close-ups, the face).
 """
 
 from __future__ import annotations
@@ -126,15 +127,21 @@ def main(photos=str(REPO.parent / "shared" / "photos"), repeat: int = 3, threads
                 ms_photos.append(ms)
             per_image[key] = [found, expected]
             g = groups.setdefault(key.split("/")[0], {"exact": 0, "images": 0, "found": 0,
-                                                      "expected": 0})
+                                                      "expected": 0, "any_found": 0,
+                                                      "with_face": 0})
             g["images"] += 1
+            g["with_face"] += int(expected > 0)
+            g["any_found"] += int(found > 0 and expected > 0)
             g["exact"] += int(found == expected)
             g["found"] += found
             g["expected"] += expected
         kinds = {kind: {k: sum(groups[v][k] for v in members if v in groups)
-                        for k in ("exact", "images")} for kind, members in KINDS.items()}
+                        for k in ("exact", "images", "any_found", "with_face")}
+                 for kind, members in KINDS.items()}
         for k in kinds.values():
             k["exact_share"] = round(k["exact"] / max(1, k["images"]), 4)
+            # of the images that hold a face, the share where the detector found one
+            k["found_share"] = round(k.pop("any_found") / max(1, k.pop("with_face")), 4)
         result["detectors"][name] = {
             "exact_images": sum(g["exact"] for g in groups.values()),
             "by_kind": kinds,
