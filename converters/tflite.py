@@ -61,4 +61,8 @@ def convert(model, mode: str, calib_images: np.ndarray | None = None, extra: dic
     record = {"labels": list(LABELS), "input_size": [IMG_SIZE, IMG_SIZE], "color_mode": COLOR_MODE,
               "normalization": NORMALIZATION, "quantize": mode, "arch": model.name,
               "fer_edge_version": __version__, "tensors": _quant_params(buf), **(extra or {})}
-    return tflite_meta.write(buf, record)
+    from .metadata import add as add_standard_metadata
+
+    # fer-edge's own record (what classify reads), then the standard LiteRT metadata (what
+    # mobile toolchains read), which must come last: it appends labels.txt after the flatbuffer
+    return add_standard_metadata(tflite_meta.write(buf, record), record)

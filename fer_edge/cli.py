@@ -156,7 +156,7 @@ class CLI:
         calibrate(data, size=size, seed=seed, out=out, force=force)
 
     def export(self, model: str = None, quantize: str = "int8", out: str = None,
-               data: str = None, calib=None, force: bool = False):
+               data: str = None, calib=None, force: bool = False, target: str = "litert"):
         """Convert a trained .keras model to TFLite: fer_{float32,float16,dynamic,int8}.tflite.
 
         Args:
@@ -168,18 +168,21 @@ class CLI:
           calib: int8 calibration: a manifest path, or a number N for a fresh stratified subset
             of N Training images (default: the committed manifest).
           force: overwrite existing files.
+          target: "litert" (the .tflite files) or "micro" (also fer_int8_model.cc and .h for
+            TFLite Micro on a microcontroller; needs int8 and pip install 'fer-edge[micro]').
         """
         from .export import export
 
         if not model:
             raise FerEdgeError("no model given: pass --model runs/x/best.keras")
-        for path in export(model, quantize=quantize, out=out, data=data, calib=calib, force=force):
+        for path in export(model, quantize=quantize, out=out, data=data, calib=calib, force=force,
+                           target=target):
             print(path)
 
     def evaluate(self, *paths, models=None, data: str = None, split: str = defaults.EVAL_SPLIT,
                  threads: int = defaults.EVAL_THREADS, out: str = None, format: str = "text",
                  limit: int = None, latency_runs: int = defaults.EVAL_LATENCY_RUNS,
-                 force: bool = False, tta: bool = False):
+                 force: bool = False, tta: bool = False, micro: bool = False):
         """Compare model variants (.keras and .tflite) on the same images.
 
         Reports top-1, macro-F1, per-class accuracy, confusion matrix, size, parameters,
@@ -198,6 +201,8 @@ class CLI:
           latency_runs: batch-1 invokes timed per model (after warm-up).
           force: overwrite reports in --out.
           tta: also score each model with horizontal-flip averaging, as separate "+tta" rows.
+          micro: also run each int8 .tflite on TFLite Micro's interpreter, as "int8-micro" rows
+            (pip install 'fer-edge[micro]'; about 15-40 ms a face, so pair it with --limit).
         """
         from . import config
         from .evaluate import evaluate, markdown
@@ -205,7 +210,8 @@ class CLI:
         config.check("evaluate", {"format": format}, partial=True)
         all_models = ([models] if models else []) + list(paths)
         result = evaluate(all_models, data=data, split=split, threads=threads, out=out,
-                          limit=limit, latency_runs=latency_runs, force=force, tta=tta)
+                          limit=limit, latency_runs=latency_runs, force=force, tta=tta,
+                          micro=micro)
         if format == "json":
             return _print_json(result)
         print(markdown(result))

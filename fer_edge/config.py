@@ -226,6 +226,7 @@ SPECS: dict[str, list[Opt]] = {
         _DATA,
         Opt("calib", "int_or_path"),
         Opt("force", bool),
+        Opt("target", str, choices=("litert", "micro")),
     ],
     "calibrate": [
         Opt("data", "path", required=True),
@@ -245,6 +246,7 @@ SPECS: dict[str, list[Opt]] = {
         Opt("latency_runs", int, low=1),
         Opt("force", bool),
         Opt("tta", bool),
+        Opt("micro", bool),
     ],
     "classify": [
         Opt("model", str),        # the runtime names what is wrong with a model file

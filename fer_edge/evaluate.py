@@ -49,6 +49,30 @@ class _TFLiteVariant:
         return self.model.canonical_scores(self.model.predict(faces_u8, batch_size))
 
 
+class _MicroVariant:
+    """An int8 .tflite on TFLite Micro's reference interpreter (what a microcontroller runs),
+    one face per invoke."""
+
+    kind = "int8-micro"
+
+    def __init__(self, path: Path):
+        from .converters.micro import micro_interpreter
+        from .edge.runtime import EmotionModel
+
+        self.lite = EmotionModel(path)            # labels, quantization and label order
+        self.params = (self.lite.meta or {}).get("params")
+        self.interpreter = micro_interpreter(path.read_bytes(), arena_size=None)
+
+    def predict(self, faces_u8, batch_size=1):
+        out = np.zeros((len(faces_u8), len(self.lite.labels)), np.float32)
+        for i in range(len(faces_u8)):
+            x = self.lite.quantize(batch_to_float(faces_u8[i:i + 1]))
+            self.interpreter.set_input(x, 0)
+            self.interpreter.invoke()
+            out[i] = self.lite.dequantize(self.interpreter.get_output(0))[0]
+        return self.lite.canonical_scores(out)
+
+
 class _FlipTTA:
     """A variant whose scores average each face and its mirror image (`--tta`)."""
 
@@ -88,9 +112,10 @@ def latency_ms(variant, face_u8: np.ndarray, runs: int, warmup: int) -> dict:
 def evaluate(models, data=None, split: str = defaults.EVAL_SPLIT,
              threads: int | None = defaults.EVAL_THREADS, out=None, limit: int | None = None,
              latency_runs: int = defaults.EVAL_LATENCY_RUNS, force: bool = False,
-             tta: bool = False) -> dict:
+             tta: bool = False, micro: bool = False) -> dict:
     """Evaluate each model on the same images; the first model is the reference. With `tta`,
-    each model gets a second row scored with horizontal-flip averaging (reported separately)."""
+    each model gets a second row scored with horizontal-flip averaging (reported separately);
+    with `micro`, each int8 .tflite also runs on TFLite Micro's interpreter ("int8-micro")."""
     from .runs import resolve_data
 
     if isinstance(models, (str, Path)):
@@ -99,7 +124,8 @@ def evaluate(models, data=None, split: str = defaults.EVAL_SPLIT,
         raise FerEdgeError("no models given: pass --models A.keras B.tflite ...")
     config.check("evaluate", {"models": [str(m) for m in models], "data": data, "split": split,
                               "threads": threads, "out": out, "limit": limit,
-                              "latency_runs": latency_runs, "force": force, "tta": tta})
+                              "latency_runs": latency_runs, "force": force, "tta": tta,
+                              "micro": micro})
     models = [Path(m) for m in models]
     data = resolve_data(data, models[0] if models[0].suffix == ".keras" else None)
     if out:
@@ -115,7 +141,10 @@ def evaluate(models, data=None, split: str = defaults.EVAL_SPLIT,
     for path in models:
         print(f"evaluating {path} on {split} ({len(sp)} images)", file=sys.stderr, flush=True)
         v = load_variant(path, threads)
-        for run in ([v, _FlipTTA(v)] if tta else [v]):
+        runs = [v, _FlipTTA(v)] if tta else [v]
+        if micro and v.kind == "int8":
+            runs.append(_MicroVariant(path))
+        for run in runs:
             row, pred = _score(run, path, sp, threads, latency_runs)
             if ref_pred is None:
                 ref_pred = pred

@@ -53,16 +53,21 @@ def calibration_images(data, calib=None, seed: int = defaults.CALIB_SEED):
                                                     "seed": m["seed"], "split": m["split"]}}
 
 
-def export(model, quantize="int8", out=None, data=None, calib=None, force: bool = False) -> list[Path]:
-    """Convert a trained .keras model to TFLite variants; returns the written paths."""
+def export(model, quantize="int8", out=None, data=None, calib=None, force: bool = False,
+           target: str = "litert") -> list[Path]:
+    """Convert a trained .keras model to TFLite variants; returns the written paths. With
+    target "micro", the int8 model also becomes C++ source for TFLite Micro
+    (converters/micro.py)."""
     from .keras_io import load_keras
 
     config.check("export", {"model": model, "quantize": quantize, "out": out, "data": data,
-                            "calib": calib, "force": force})
+                            "calib": calib, "force": force, "target": target})
     model_path = Path(model)
     modes = _modes(quantize)
     out_dir = Path(out) if out else model_path.parent
     targets = {m: out_dir / defaults.EXPORT_NAMES[m] for m in modes}
+    if target == "micro":
+        _check_micro(modes, targets, force)
     for t in targets.values():
         check_writable(t, force)
     keras_model = load_keras(model_path)
@@ -74,12 +79,39 @@ def export(model, quantize="int8", out=None, data=None, calib=None, force: bool 
 
     base = {"params": int(keras_model.count_params()), "source_model": model_path.name}
     written = []
-    for mode, target in targets.items():
-        print(f"converting {model_path.name} -> {target} ({mode})", file=sys.stderr, flush=True)
+    for mode, path in targets.items():
+        print(f"converting {model_path.name} -> {path} ({mode})", file=sys.stderr, flush=True)
         int8 = mode == "int8"
         buf = convert(keras_model, mode, calib_images if int8 else None,
                       {**base, **(extra if int8 else {})})
-        write_bytes(target, buf)
-        print(f"wrote {target} ({len(buf) / 1024:.0f} KB)", file=sys.stderr)
-        written.append(target)
+        write_bytes(path, buf)
+        print(f"wrote {path} ({len(buf) / 1024:.0f} KB)", file=sys.stderr)
+        written.append(path)
+    if target == "micro":
+        written += _write_micro(targets["int8"], force)
     return written
+
+
+def _check_micro(modes: list[str], targets: dict, force: bool) -> None:
+    """--target micro: an int8 model, TFLite Micro's interpreter, files that may be written."""
+    if "int8" not in modes:
+        raise FerEdgeError("--target micro needs --quantize int8 (microcontrollers run the "
+                           "full-integer model)")
+    try:
+        import tflite_micro  # noqa: F401
+    except ImportError:
+        raise FerEdgeError("--target micro measures the tensor arena on TFLite Micro's "
+                           "interpreter: pip install 'fer-edge[micro]'") from None
+    stem = targets["int8"]
+    for suffix in ("_model.h", "_model.cc"):
+        check_writable(stem.with_name(stem.stem + suffix), force)
+
+
+def _write_micro(tflite_path: Path, force: bool) -> list[Path]:
+    from .converters import micro
+
+    header, source, facts = micro.write_sources(tflite_path, force=force)
+    print(f"wrote {header} and {source}: {facts['model_bytes']:,} bytes of model (flash), "
+          f"tensor arena {facts['arena_bytes']:,} bytes (measured minimum "
+          f"{facts['arena_min_bytes']:,}), ops {', '.join(facts['ops'])}", file=sys.stderr)
+    return [header, source]

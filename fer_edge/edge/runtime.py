@@ -69,7 +69,7 @@ class EmotionModel:
             self.interpreter.allocate_tensors()
             self._batch = n
 
-    def _quantize(self, x: np.ndarray) -> np.ndarray:
+    def quantize(self, x: np.ndarray) -> np.ndarray:
         dtype = self.input["dtype"]
         if dtype == np.float32:
             return x
@@ -78,7 +78,7 @@ class EmotionModel:
         info = np.iinfo(dtype)
         return np.clip(q, info.min, info.max).astype(dtype)
 
-    def _dequantize(self, y: np.ndarray) -> np.ndarray:
+    def dequantize(self, y: np.ndarray) -> np.ndarray:
         if self.output["dtype"] == np.float32:
             return y
         scale, zero = self.output["quantization"]
@@ -91,9 +91,9 @@ class EmotionModel:
         for i in range(0, len(faces_u8), batch_size):
             chunk = batch_to_float(faces_u8[i:i + batch_size])
             self._resize(len(chunk))
-            self.interpreter.set_tensor(self.input["index"], self._quantize(chunk))
+            self.interpreter.set_tensor(self.input["index"], self.quantize(chunk))
             self.interpreter.invoke()
-            out[i:i + len(chunk)] = self._dequantize(
+            out[i:i + len(chunk)] = self.dequantize(
                 self.interpreter.get_tensor(self.output["index"]))
         return out
 

@@ -37,18 +37,25 @@ def read(buf: bytes) -> dict | None:
 
 def write(buf: bytes, record: dict) -> bytes:
     """Return the model with `record` embedded (replacing an earlier fer-edge record)."""
+    payload = json.dumps({"format": FORMAT, **record}, sort_keys=True).encode("utf-8")
+    return set_metadata(buf, METADATA_NAME, payload)
+
+
+def set_metadata(buf: bytes, name: str, payload: bytes) -> bytes:
+    """The model with `payload` as its metadata entry `name` (replacing an earlier one). The
+    flatbuffer is re-packed, so anything appended after it (an associated-files zip) is not
+    kept: add the standard metadata last (converters/metadata.py)."""
     import flatbuffers
 
     schema = _schema()
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(buf, 0))
-    payload = json.dumps({"format": FORMAT, **record}, sort_keys=True).encode("utf-8")
     model.metadata = [m for m in (model.metadata or [])
-                      if (m.name.decode() if isinstance(m.name, bytes) else m.name) != METADATA_NAME]
+                      if (m.name.decode() if isinstance(m.name, bytes) else m.name) != name]
     buffer = schema.BufferT()
     buffer.data = list(payload)
     model.buffers.append(buffer)
     md = schema.MetadataT()
-    md.name = METADATA_NAME
+    md.name = name
     md.buffer = len(model.buffers) - 1
     model.metadata.append(md)
     builder = flatbuffers.Builder(len(buf) + len(payload) + 1024)
