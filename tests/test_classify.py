@@ -19,6 +19,7 @@ import pytest
 from fer_edge.edge import classify as fclassify
 from fer_edge import defaults
 from fer_edge.edge import detect
+from cli_helpers import json_lines, run_classify
 from fer_edge.cli import main
 from fer_edge.edge.preprocessing import LABELS, margin_crop
 
@@ -61,16 +62,6 @@ def _write(path: Path, img: np.ndarray) -> Path:
     return path
 
 
-def _run(capsys, *args) -> tuple[int, str, str]:
-    rc = main(["classify", *map(str, args)])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def _json_lines(out: str) -> list[dict]:
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
-
-
 # The image kinds each format can hold (as OpenCV writes them).
 KINDS = {
     ".jpg": ["gray", "rgb"],
@@ -95,10 +86,10 @@ def images(tmp_path_factory) -> dict[str, Path]:
 # ------------------------------------------------------------------------------------- inputs
 
 def test_every_image_kind(images, tiny_tflite, capsys):
-    rc, out, err = _run(capsys, *images.values(), "--model", tiny_tflite, "--no-detect",
+    rc, out, err = run_classify(capsys, *images.values(), "--model", tiny_tflite, "--no-detect",
                         "--format", "json")
     assert rc == 0, err
-    rows = _json_lines(out)
+    rows = json_lines(out)
     assert [r["file"] for r in rows] == [str(p) for p in images.values()]
     for r in rows:
         assert len(r["faces"]) == 1, r["file"]
@@ -116,16 +107,16 @@ def test_folder_recursive_sorted_and_glob(tmp_path, tiny_tflite, capsys):
             (tmp_path / rel).write_text("not an image")
         else:
             _write(tmp_path / rel, face)
-    rc, out, err = _run(capsys, tmp_path, "--model", tiny_tflite, "--no-detect",
+    rc, out, err = run_classify(capsys, tmp_path, "--model", tiny_tflite, "--no-detect",
                         "--format", "json")
     assert rc == 0, err
-    names = [Path(r["file"]).relative_to(tmp_path).as_posix() for r in _json_lines(out)]
+    names = [Path(r["file"]).relative_to(tmp_path).as_posix() for r in json_lines(out)]
     assert names == ["a/deep/x.png", "a/y.jpg", "b/z.png", "c.bmp"]
 
-    rc, out, err = _run(capsys, tmp_path, "--glob", "*.png", "--model", tiny_tflite,
+    rc, out, err = run_classify(capsys, tmp_path, "--glob", "*.png", "--model", tiny_tflite,
                         "--no-detect", "--format", "json")
     assert rc == 0, err
-    names = [Path(r["file"]).relative_to(tmp_path).as_posix() for r in _json_lines(out)]
+    names = [Path(r["file"]).relative_to(tmp_path).as_posix() for r in json_lines(out)]
     assert names == ["a/deep/x.png", "b/z.png"]
 
 
@@ -143,10 +134,10 @@ def _write_video(path: Path, frames: int = 10) -> Path:
 
 def test_video_every_nth_frame(tmp_path, tiny_tflite, capsys):
     clip = _write_video(tmp_path / "clip.avi")
-    rc, out, err = _run(capsys, clip, "--every", 3, "--model", tiny_tflite, "--no-detect",
+    rc, out, err = run_classify(capsys, clip, "--every", 3, "--model", tiny_tflite, "--no-detect",
                         "--format", "json")
     assert rc == 0, err
-    rows = _json_lines(out)
+    rows = json_lines(out)
     assert [r["file"] for r in rows] == [str(clip)] * 4
     assert [r["frame"] for r in rows] == [0, 3, 6, 9]
     assert [r["time"] for r in rows] == pytest.approx([i / VIDEO_FPS for i in (0, 3, 6, 9)])
@@ -157,18 +148,18 @@ def test_video_every_nth_frame(tmp_path, tiny_tflite, capsys):
 def test_stdin(images, tiny_tflite, capsys, monkeypatch):
     data = images["rgb.jpg"].read_bytes()
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
-    rc, out, err = _run(capsys, "-", "--model", tiny_tflite, "--no-detect", "--format", "json")
+    rc, out, err = run_classify(capsys, "-", "--model", tiny_tflite, "--no-detect", "--format", "json")
     assert rc == 0, err
-    (row,) = _json_lines(out)
+    (row,) = json_lines(out)
     assert row["file"] == "-" and row["faces"][0]["box"] == [0, 0, 80, 96]
 
 
 def test_no_detect_flag_before_paths(images, tiny_tflite, capsys):
     # python-fire would take the path as the flag's value; the CLI takes it back
-    rc, out, err = _run(capsys, "--no-detect", images["rgb.png"], "--model", tiny_tflite,
+    rc, out, err = run_classify(capsys, "--no-detect", images["rgb.png"], "--model", tiny_tflite,
                         "--format", "json")
     assert rc == 0, err
-    (row,) = _json_lines(out)
+    (row,) = json_lines(out)
     assert row["file"] == str(images["rgb.png"]) and len(row["faces"]) == 1
 
 
@@ -191,11 +182,11 @@ def test_bad_inputs_reported_and_rest_processed(tmp_path, images, tiny_tflite, c
     bad_video = tmp_path / "bad.mp4"
     bad_video.write_text("not a video")
     bad = [missing, empty_dir, text, truncated, zero, bad_video]
-    rc, out, err = _run(capsys, missing, good, empty_dir, text, truncated, zero, bad_video,
+    rc, out, err = run_classify(capsys, missing, good, empty_dir, text, truncated, zero, bad_video,
                         images["gray.png"], "--model", tiny_tflite, "--no-detect",
                         "--format", "json")
     assert rc == 1
-    assert [r["file"] for r in _json_lines(out)] == [str(good), str(images["gray.png"])]
+    assert [r["file"] for r in json_lines(out)] == [str(good), str(images["gray.png"])]
     lines = err.strip().splitlines()
     assert "Traceback" not in err
     assert len(lines) == len(bad) + 1, err        # one line per bad input + the summary
@@ -207,9 +198,9 @@ def test_bad_inputs_reported_and_rest_processed(tmp_path, images, tiny_tflite, c
 def test_tiny_image(tmp_path, tiny_tflite, capsys):
     one = _write(tmp_path / "one.png", np.full((1, 1, 3), 128, np.uint8))
     for extra in ([], ["--no-detect"]):
-        rc, out, err = _run(capsys, one, "--model", tiny_tflite, "--format", "json", *extra)
+        rc, out, err = run_classify(capsys, one, "--model", tiny_tflite, "--format", "json", *extra)
         assert rc == 0, err
-        assert _json_lines(out) == [{"file": str(one), "faces": []}]
+        assert json_lines(out) == [{"file": str(one), "faces": []}]
         assert "1x1" in err and str(one) in err
 
 
@@ -232,7 +223,7 @@ def test_huge_image_is_downscaled_with_bounded_memory(tmp_path, tiny_tflite):
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     stats = json.loads(p.stderr.strip().splitlines()[-1])
     assert stats["rc"] == 0, p.stderr
-    rows = _json_lines(p.stdout)
+    rows = json_lines(p.stdout)
     assert [r["faces"][0]["box"] for r in rows] == [[0, 0, 10000, 10000]] * 2
     # one 100 MB decode plus the libraries; several full-size copies would exceed this
     assert stats["peak_mb"] < 500, stats
@@ -271,20 +262,20 @@ def test_model_errors(tmp_path, images, capsys, monkeypatch):
     img = images["rgb.jpg"]
     keras_file = tmp_path / "m.keras"
     keras_file.write_bytes(b"PK\x03\x04 not really")
-    rc, out, err = _run(capsys, img, "--model", keras_file)
+    rc, out, err = run_classify(capsys, img, "--model", keras_file)
     assert rc == 2 and out == ""
     assert ".tflite" in err and "fer-edge export" in err and len(err.splitlines()) == 1
 
     text = tmp_path / "m.tflite"
     text.write_text("hello")
-    rc, out, err = _run(capsys, img, "--model", text)
+    rc, out, err = run_classify(capsys, img, "--model", text)
     assert rc == 2 and "not a TFLite model" in err and len(err.splitlines()) == 1
 
-    rc, out, err = _run(capsys, img, "--model", tmp_path / "nope.tflite")
+    rc, out, err = run_classify(capsys, img, "--model", tmp_path / "nope.tflite")
     assert rc == 2 and "not found" in err
 
     monkeypatch.setattr(defaults, "default_model", lambda: tmp_path / "fer_int8.tflite")
-    rc, out, err = _run(capsys, img)
+    rc, out, err = run_classify(capsys, img)
     assert rc == 2 and "no default model is shipped yet" in err and "--model" in err
 
 
@@ -300,13 +291,13 @@ def test_not_an_emotion_model(tmp_path, images, tiny_tflite, capsys):
     buf = tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()], f).convert()
     foreign = tmp_path / "foreign.tflite"
     foreign.write_bytes(buf)
-    rc, out, err = _run(capsys, images["rgb.jpg"], "--model", foreign)
+    rc, out, err = run_classify(capsys, images["rgb.jpg"], "--model", foreign)
     assert rc == 2 and "no fer-edge metadata" in err and len(err.splitlines()) == 1
 
     tagged = tmp_path / "tagged.tflite"
     tagged.write_bytes(tflite_meta.write(buf, {"labels": list(LABELS)}))
     for args in (["--model", tagged], ["--model", foreign, "--labels", ",".join(LABELS)]):
-        rc, out, err = _run(capsys, images["rgb.jpg"], *args)
+        rc, out, err = run_classify(capsys, images["rgb.jpg"], *args)
         assert rc == 2 and "input shape" in err and len(err.splitlines()) == 1
 
 
@@ -320,21 +311,21 @@ def test_labels_for_a_model_without_metadata(tmp_path, images, tiny_tflite, caps
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     bare = tmp_path / "bare.tflite"
     bare.write_bytes(bytes(builder.Output()))
-    rc, out, err = _run(capsys, images["rgb.jpg"], "--model", bare, "--no-detect")
+    rc, out, err = run_classify(capsys, images["rgb.jpg"], "--model", bare, "--no-detect")
     assert rc == 2 and "--labels" in err
     names = ["anger", "disgusted", "fearful", "happiness", "sadness", "surprised", "neutral"]
-    rc, out, err = _run(capsys, images["rgb.jpg"], "--model", bare, "--no-detect",
+    rc, out, err = run_classify(capsys, images["rgb.jpg"], "--model", bare, "--no-detect",
                         "--format", "json", "--labels", ",".join(names))
     assert rc == 0, err
-    (row,) = _json_lines(out)
+    (row,) = json_lines(out)
     assert list(row["faces"][0]["scores"]) == list(LABELS)   # canonical spellings
 
 
 def test_int8_model(images, tiny_tflite_int8, capsys):
-    rc, out, err = _run(capsys, images["rgb.png"], images["gray.jpg"], "--model",
+    rc, out, err = run_classify(capsys, images["rgb.png"], images["gray.jpg"], "--model",
                         tiny_tflite_int8, "--no-detect", "--format", "json", "--threads", 2)
     assert rc == 0, err
-    for row in _json_lines(out):
+    for row in json_lines(out):
         (face,) = row["faces"]
         assert abs(sum(face["scores"].values()) - 1) < 0.05
 
@@ -342,10 +333,10 @@ def test_int8_model(images, tiny_tflite_int8, capsys):
 # ------------------------------------------------------------------------------------- outputs
 
 def test_json_schema(images, tiny_tflite, capsys):
-    rc, out, err = _run(capsys, images["rgb.jpg"], "--model", tiny_tflite, "--no-detect",
+    rc, out, err = run_classify(capsys, images["rgb.jpg"], "--model", tiny_tflite, "--no-detect",
                         "--format", "json")
     assert rc == 0
-    (row,) = _json_lines(out)
+    (row,) = json_lines(out)
     assert set(row) == {"file", "faces"}
     (face,) = row["faces"]
     assert set(face) == {"box", "emotion", "confidence", "scores"}
@@ -362,10 +353,10 @@ def test_tta_averages_the_face_and_its_mirror(tmp_path, tiny_tflite, capsys):
 
     img = np.tile(np.linspace(0, 255, 48, dtype=np.uint8), (48, 1))  # a mirror differs
     path = _write(tmp_path / "ramp.png", img)
-    rc, out, err = _run(capsys, path, "--model", tiny_tflite, "--no-detect", "--tta",
+    rc, out, err = run_classify(capsys, path, "--model", tiny_tflite, "--no-detect", "--tta",
                         "--format", "json")
     assert rc == 0, err
-    (face,) = _json_lines(out)[0]["faces"]
+    (face,) = json_lines(out)[0]["faces"]
     crop = face_to_input(img)[None]
     model = EmotionModel(tiny_tflite)
     want = (model.predict(crop) + model.predict(crop[:, :, ::-1]))[0] / 2
@@ -375,7 +366,7 @@ def test_tta_averages_the_face_and_its_mirror(tmp_path, tiny_tflite, capsys):
 
 def test_csv_and_table(tmp_path, images, tiny_tflite, capsys):
     blank = _write(tmp_path / "blank.png", np.full((120, 160), 255, np.uint8))
-    rc, out, err = _run(capsys, images["rgb.jpg"], blank, "--model", tiny_tflite,
+    rc, out, err = run_classify(capsys, images["rgb.jpg"], blank, "--model", tiny_tflite,
                         "--detector", "haar", "--format", "csv")
     assert rc == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
@@ -383,7 +374,7 @@ def test_csv_and_table(tmp_path, images, tiny_tflite, capsys):
                              "emotion", "confidence", *LABELS]
     assert rows[-1]["file"] == str(blank) and rows[-1]["emotion"] == ""
 
-    rc, out, err = _run(capsys, images["rgb.jpg"], "--model", tiny_tflite, "--no-detect")
+    rc, out, err = run_classify(capsys, images["rgb.jpg"], "--model", tiny_tflite, "--no-detect")
     assert rc == 0
     header, line = out.splitlines()
     assert header.split()[:4] == ["file", "time", "track", "face"] and "confidence" in header
@@ -398,7 +389,7 @@ def test_save_annotated(tmp_path, images, tiny_tflite, capsys):
     clip = _write_video(src / "clip.avi", frames=4)
     ann = tmp_path / "annotated"
     args = [src, "--model", tiny_tflite, "--no-detect", "--every", 2, "--save-annotated", ann]
-    rc, out, err = _run(capsys, *args)
+    rc, out, err = run_classify(capsys, *args)
     assert rc == 0, err
     written = sorted(p.relative_to(ann).as_posix() for p in ann.rglob("*"))
     assert written == ["b.jpg", "c16.tiff", "clip_annotated.mp4", "sub", "sub/a.png"]
@@ -409,16 +400,16 @@ def test_save_annotated(tmp_path, images, tiny_tflite, capsys):
     a = cv2.imread(str(ann / "sub" / "a.png"))
     assert a.shape == (96, 80, 3) and a.dtype == np.uint8
 
-    rc, out, err = _run(capsys, *args)          # no overwrite without --force
+    rc, out, err = run_classify(capsys, *args)          # no overwrite without --force
     assert rc == 1 and "exists; pass --force" in err
-    rc, out, err = _run(capsys, *args, "--force")
+    rc, out, err = run_classify(capsys, *args, "--force")
     assert rc == 0, err
 
 
 def test_bad_options(images, tiny_tflite, capsys):
     for extra in (["--format", "xml"], ["--every", 0], ["--detector", "nope"],
                   ["--threads", 0]):
-        rc, out, err = _run(capsys, images["rgb.jpg"], "--model", tiny_tflite, *extra)
+        rc, out, err = run_classify(capsys, images["rgb.jpg"], "--model", tiny_tflite, *extra)
         assert rc == 2 and err.startswith("fer-edge: error:"), extra
 
 
@@ -435,9 +426,9 @@ def test_detector_blank_and_tiny_images(name):
 
 def test_blank_image_exit_zero(tmp_path, tiny_tflite, capsys):
     blank = _write(tmp_path / "blank.jpg", np.full((240, 320, 3), 90, np.uint8))
-    rc, out, err = _run(capsys, blank, "--model", tiny_tflite, "--format", "json")
+    rc, out, err = run_classify(capsys, blank, "--model", tiny_tflite, "--format", "json")
     assert rc == 0, err
-    assert _json_lines(out) == [{"file": str(blank), "faces": []}]
+    assert json_lines(out) == [{"file": str(blank), "faces": []}]
 
 
 @pytest.mark.skipif(not (PHOTOS / "labels.csv").exists(),
@@ -446,10 +437,10 @@ def test_blank_image_exit_zero(tmp_path, tiny_tflite, capsys):
 def test_detector_counts_on_photos(name, tiny_tflite, capsys):
     rows = list(csv.DictReader(open(PHOTOS / "labels.csv", newline="")))
     files = [PHOTOS / r["file"] for r in rows]
-    rc, out, err = _run(capsys, *files, "--model", tiny_tflite, "--detector", name,
+    rc, out, err = run_classify(capsys, *files, "--model", tiny_tflite, "--detector", name,
                         "--format", "json")
     assert rc == 0, err
-    found = {Path(r["file"]).name: len(r["faces"]) for r in _json_lines(out)}
+    found = {Path(r["file"]).name: len(r["faces"]) for r in json_lines(out)}
     assert found == {r["file"]: int(r["faces"]) for r in rows}
 
 

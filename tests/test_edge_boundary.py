@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import fer_edge.edge
+from cli_helpers import run_python_ok
 
 EDGE_MODULES = sorted(m.name for m in pkgutil.iter_modules(fer_edge.edge.__path__))
 
@@ -39,9 +40,7 @@ def test_every_edge_module_imports_without_tensorflow():
         "faces = Classifier(no_detect=True).faces(np.full((48, 48), 128, np.uint8))\n"
         "assert len(faces) == 1, faces\n"
         "print('EDGE-OK')\n")
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0, p.stderr[-2000:]
-    assert p.stdout.strip() == "EDGE-OK"
+    run_python_ok(code, "EDGE-OK")
 
 
 def test_the_blocker_really_blocks():

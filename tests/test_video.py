@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from fer_edge.edge import detect, track
+from cli_helpers import json_lines, run_classify, run_python_ok
 from fer_edge.cli import main
 from fer_edge.edge.preprocessing import aligned_crop, margin_crop
 from synth import moving_faces_video
@@ -30,16 +31,6 @@ REPO = Path(__file__).resolve().parents[1]
 ASTRONAUT = REPO / "examples" / "astronaut.jpg"
 FPS = 10.0
 FRAMES = 20
-
-
-def _run(capsys, *args) -> tuple[int, str, str]:
-    rc = main(["classify", *map(str, args)])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def _json_lines(out: str) -> list[dict]:
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +54,9 @@ def apart_clip(tmp_path_factory, face_tile) -> Path:
 # ------------------------------------------------------------------------------------ videos
 
 def test_two_faces_moving_apart_keep_two_tracks(apart_clip, capsys):
-    rc, out, err = _run(capsys, apart_clip, "--format", "json")
+    rc, out, err = run_classify(capsys, apart_clip, "--format", "json")
     assert rc == 0, err
-    rows = _json_lines(out)
+    rows = json_lines(out)
     assert [r["frame"] for r in rows] == list(range(FRAMES))
     assert [r["time"] for r in rows] == pytest.approx([k / FPS for k in range(FRAMES)])
     assert all(r["file"] == str(apart_clip) for r in rows)
@@ -77,7 +68,7 @@ def test_two_faces_moving_apart_keep_two_tracks(apart_clip, capsys):
 
 
 def test_csv_rows_carry_frame_time_and_track(apart_clip, capsys):
-    rc, out, err = _run(capsys, apart_clip, "--format", "csv", "--every", 5)
+    rc, out, err = run_classify(capsys, apart_clip, "--format", "csv", "--every", 5)
     assert rc == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [(r["frame"], r["track"]) for r in rows] == [
@@ -86,15 +77,15 @@ def test_csv_rows_carry_frame_time_and_track(apart_clip, capsys):
 
 
 def test_summary_per_video_and_track(apart_clip, capsys):
-    rc, out, err = _run(capsys, apart_clip, "--summary")
+    rc, out, err = run_classify(capsys, apart_clip, "--summary")
     assert rc == 0, err
     table = out.splitlines()[-3:]
     assert [line.split()[1:3] for line in table] == [["all", str(FRAMES)], ["1", str(FRAMES)],
                                                      ["2", str(FRAMES)]]
     assert all(line.startswith(str(apart_clip)) for line in table)
     # with --format json the summary goes to stderr and stdout stays JSON lines
-    rc, out, err = _run(capsys, apart_clip, "--summary", "--format", "json")
-    assert rc == 0 and len(_json_lines(out)) == FRAMES
+    rc, out, err = run_classify(capsys, apart_clip, "--summary", "--format", "json")
+    assert rc == 0 and len(json_lines(out)) == FRAMES
     assert "dominant" in err.splitlines()[0]
 
 
@@ -108,10 +99,10 @@ def test_smoothing_steadies_scores():
 
 
 def test_smooth_option_changes_the_scores(apart_clip, capsys):
-    _, plain, _ = _run(capsys, apart_clip, "--format", "json")
-    rc, smoothed, err = _run(capsys, apart_clip, "--format", "json", "--smooth", 0.8)
+    _, plain, _ = run_classify(capsys, apart_clip, "--format", "json")
+    rc, smoothed, err = run_classify(capsys, apart_clip, "--format", "json", "--smooth", 0.8)
     assert rc == 0, err
-    plain, smoothed = _json_lines(plain), _json_lines(smoothed)
+    plain, smoothed = json_lines(plain), json_lines(smoothed)
     assert plain[0] == smoothed[0]                              # nothing to average yet
     first = [r["faces"][0]["scores"] for r in plain[:5]]
     smooth = [r["faces"][0]["scores"] for r in smoothed[:5]]
@@ -139,17 +130,17 @@ def test_tracker_follows_a_fast_face_by_its_centre():
 
 
 def test_detect_every_follows_faces_by_optical_flow(apart_clip, capsys):
-    _, every, _ = _run(capsys, apart_clip, "--format", "json")
-    rc, sparse, err = _run(capsys, apart_clip, "--format", "json", "--detect-every", 4)
+    _, every, _ = run_classify(capsys, apart_clip, "--format", "json")
+    rc, sparse, err = run_classify(capsys, apart_clip, "--format", "json", "--detect-every", 4)
     assert rc == 0, err
-    for a, b in zip(_json_lines(every), _json_lines(sparse)):
+    for a, b in zip(json_lines(every), json_lines(sparse)):
         assert [f["track"] for f in b["faces"]] == [f["track"] for f in a["faces"]]
         for fa, fb in zip(a["faces"], b["faces"]):
             assert track._iou(fa["box"], fb["box"]) > 0.6, (a["frame"], fa["box"], fb["box"])
 
 
 def test_annotated_video_has_every_frame(apart_clip, tmp_path, capsys):
-    rc, _, err = _run(capsys, apart_clip, "--every", 3, "--save-annotated", tmp_path / "ann")
+    rc, _, err = run_classify(capsys, apart_clip, "--every", 3, "--save-annotated", tmp_path / "ann")
     assert rc == 0, err
     (written,) = list((tmp_path / "ann").iterdir())
     assert written.name == "apart_annotated.mp4"
@@ -160,7 +151,7 @@ def test_annotated_video_has_every_frame(apart_clip, tmp_path, capsys):
 
 
 def test_timeline_pictures_per_track(apart_clip, tmp_path, capsys):
-    _, out, _ = _run(capsys, apart_clip, "--format", "json")
+    _, out, _ = run_classify(capsys, apart_clip, "--format", "json")
     results = tmp_path / "results.jsonl"
     results.write_text(out)
     rc = main(["timeline", str(results), "--out", str(tmp_path / "tl")])
@@ -206,11 +197,11 @@ def test_stream_url_served_on_localhost(apart_clip, capsys):
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/{apart_clip.name}"
-        rc, out, err = _run(capsys, url, "--format", "json", "--every", 4)
+        rc, out, err = run_classify(capsys, url, "--format", "json", "--every", 4)
     finally:
         server.shutdown()
     assert rc == 0, err
-    rows = _json_lines(out)
+    rows = json_lines(out)
     assert [r["frame"] for r in rows] == [0, 4, 8, 12, 16]
     assert all(r["file"] == url and len(r["faces"]) == 2 for r in rows)
     times = [r["time"] for r in rows]
@@ -218,12 +209,12 @@ def test_stream_url_served_on_localhost(apart_clip, capsys):
 
 
 def test_unopenable_camera_and_url_are_one_line(capsys):
-    rc, out, err = _run(capsys, "--camera", 97)
+    rc, out, err = run_classify(capsys, "--camera", 97)
     assert rc == 1 and out == ""
     first, summary = err.splitlines()
     assert first == "fer-edge: error: camera:97: cannot open this camera"
     url = f"http://127.0.0.1:{_free_port()}/nothing.mp4"
-    rc, out, err = _run(capsys, url)
+    rc, out, err = run_classify(capsys, url)
     assert rc == 1
     assert err.splitlines()[0] == f"fer-edge: error: {url}: cannot open this stream"
 
@@ -231,7 +222,7 @@ def test_unopenable_camera_and_url_are_one_line(capsys):
 @pytest.mark.parametrize("extra", [["--smooth", 1.5], ["--smooth", -0.1], ["--detect-every", 0],
                                    ["--camera", -1]])
 def test_bad_video_options(apart_clip, capsys, extra):
-    rc, out, err = _run(capsys, apart_clip, *extra)
+    rc, out, err = run_classify(capsys, apart_clip, *extra)
     assert rc == 2 and out == "" and len(err.splitlines()) == 1
     assert err.startswith(f"fer-edge: error: {extra[0]} must be")
 
@@ -263,9 +254,7 @@ def test_python_api_without_tensorflow(apart_clip):
         "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')]\n"
         "assert not bad, bad[:3]\n"
         "print('API-OK')\n")
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0, p.stderr[-2000:]
-    assert p.stdout.strip() == "API-OK"
+    run_python_ok(code, "API-OK")
 
 
 # ----------------------------------------------------------------- detector and alignment
