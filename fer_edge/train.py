@@ -26,10 +26,6 @@ from .edge.fileio import write_text
 from .edge.preprocessing import NUM_CLASSES, batch_to_float
 from .runs import RunFolder
 
-# Options of `train` that are not training hyper-parameters (defaults.TRAIN holds those).
-RUN_OPTIONS = ("data", "out", "limit", "resume", "force", "strategy", "logical_cpus", "verbose")
-
-
 def resolve_options(arch: str, overrides: dict) -> config.Config:
     """Base defaults <- the architecture's recipe <- explicit overrides (None = not given)."""
     unknown = set(overrides) - set(defaults.TRAIN)

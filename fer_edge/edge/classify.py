@@ -252,65 +252,79 @@ def classify(paths, model=None, detector: str = detect.DEFAULT, no_detect: bool 
     check_options(paths, options)
     clf = Classifier(model, detector=detector, no_detect=no_detect, threads=threads,
                      labels=labels, tta=tta, align=align)
-    writer = ResultWriter(format, out, clf.names)
-    annotated = AnnotatedOutput(Path(save_annotated), force) if save_annotated else None
-    done = Summary()
-
-    def fail(name: str, reason: str) -> None:
-        done.failed.append(name)
-        err.write(f"fer-edge: error: {name}: {reason}\n")
-        err.flush()
-
-    unsaved: set[str] = set()
-
-    def save(item: sources.Item, faces: list[dict] | None = None) -> None:
-        if item.name in unsaved:      # reported once: a video's later frames say nothing more
-            return
-        try:
-            annotated.add(item, faces)
-        except (FerEdgeError, OSError) as e:
-            unsaved.add(item.name)
-            fail(item.name, f"annotated copy not written: {e}")
-
-    video, frames = None, None
+    run = _Run(clf, ResultWriter(format, out, clf.names), err,
+               AnnotatedOutput(Path(save_annotated), force) if save_annotated else None,
+               smooth, detect_every, summary)
     try:
         for item in sources.iter_items(paths, glob=glob, every=every, stdin=stdin,
-                                       keep_skipped=annotated is not None):
-            if item.error:
-                done.inputs += 1
-                fail(item.name, item.error)
-                continue
-            if item.frame is None:
-                done.inputs += 1
-                record = {"file": item.name, "faces": _image_faces(clf, item, err)}
-            elif item.skip:
-                save(item)    # drawn with the last faces, not classified
-                item.image = None
-                continue
-            else:
-                if item.name != video:
-                    video, frames = item.name, FrameTracker(smooth, detect_every)
-                    done.inputs += 1
-                record = frames.record(clf, item)
-                if summary:
-                    done.records.append(record)
-            done.faces += len(record["faces"])
-            writer.write(record)
-            if annotated is not None:
-                save(item, record["faces"])
+                                       keep_skipped=run.annotated is not None):
+            run.handle(item)
             item.image = None
     finally:
-        if annotated is not None:
-            annotated.close()
+        if run.annotated is not None:
+            run.annotated.close()
     if summary:
-        print_summary(track.summarize(done.records), clf.names,
+        print_summary(track.summarize(run.done.records), clf.names,
                       out if format == "table" else err)
+    done = run.done
     if done.failed:
         n = len(done.failed)
         raise InputsFailed(f"{n} of {done.inputs} input{'s' if done.inputs != 1 else ''} "
                            f"could not be processed ({done.inputs - n} done, "
                            f"{done.faces} face{'s' if done.faces != 1 else ''})")
     return done
+
+
+class _Run:
+    """One classify command's pass over its inputs: results written as they come, failures
+    reported in a line each, videos tracked frame to frame, annotated copies saved."""
+
+    def __init__(self, clf: Classifier, writer: ResultWriter, err,
+                 annotated: AnnotatedOutput | None, smooth: float, detect_every: int,
+                 keep_records: bool):
+        self.clf, self.writer, self.err, self.annotated = clf, writer, err, annotated
+        self.smooth, self.detect_every, self.keep_records = smooth, detect_every, keep_records
+        self.done = Summary()
+        self.video: str | None = None          # the video being read, and its tracker
+        self.frames: FrameTracker | None = None
+        self.unsaved: set[str] = set()         # inputs whose annotated copy failed
+
+    def fail(self, name: str, reason: str) -> None:
+        self.done.failed.append(name)
+        self.err.write(f"fer-edge: error: {name}: {reason}\n")
+        self.err.flush()
+
+    def save(self, item: sources.Item, faces: list[dict] | None = None) -> None:
+        if self.annotated is None or item.name in self.unsaved:
+            return                             # a failed video is reported once, not per frame
+        try:
+            self.annotated.add(item, faces)
+        except (FerEdgeError, OSError) as e:
+            self.unsaved.add(item.name)
+            self.fail(item.name, f"annotated copy not written: {e}")
+
+    def handle(self, item: sources.Item) -> None:
+        if item.error:
+            self.done.inputs += 1
+            self.fail(item.name, item.error)
+            return
+        if item.skip:
+            self.save(item)                    # drawn with the last faces, not classified
+            return
+        if item.frame is None:
+            self.done.inputs += 1
+            record = {"file": item.name, "faces": _image_faces(self.clf, item, self.err)}
+        else:
+            if item.name != self.video:
+                self.video, self.frames = item.name, FrameTracker(self.smooth,
+                                                                  self.detect_every)
+                self.done.inputs += 1
+            record = self.frames.record(self.clf, item)
+            if self.keep_records:
+                self.done.records.append(record)
+        self.done.faces += len(record["faces"])
+        self.writer.write(record)
+        self.save(item, record["faces"])
 
 
 def _image_faces(clf: Classifier, item: sources.Item, err) -> list[dict]:
