@@ -47,18 +47,28 @@ class Models:
     """The architecture registry."""
 
     def list(self, format: str = "text"):
-        """List the registered architectures with their parameter counts.
+        """The shipped models (size, PrivateTest top-1 and p50 latency from their evaluate
+        report) and the registered architectures with their parameter counts.
 
         Args:
-          format: "text" (a table) or "json".
+          format: "text" (tables) or "json".
         """
         from . import archs, config
+        from .shipped import shipped_rows
 
         config.check("models list", {"format": format})
+        shipped = shipped_rows()
         rows = [{"name": a, "params": int(archs.build(a).count_params()),
                  "description": archs.get(a).description} for a in archs.names()]
         if format == "json":
-            return _print_json(rows)
+            return _print_json({"shipped": shipped, "architectures": rows})
+        print(f"{'shipped':<9} {'file':<24} {'size':>9} {'top-1':>7} {'p50 ms':>7}  (--model NAME)")
+        for r in shipped:
+            top1 = "-" if r["top1"] is None else f"{r['top1']:.2%}"
+            p50 = "-" if r["p50_ms"] is None else f"{r['p50_ms']:.3f}"
+            print(f"{r['name']:<9} {r['file']:<24} {r['size_bytes']:>9,} {top1:>7} {p50:>7}")
+        print()
+        print(f"{'architecture':<12} {'params':>11}  description")
         for r in rows:
             print(f"{r['name']:<12} {r['params']:>11,}  {r['description']}")
 
@@ -234,8 +244,9 @@ class CLI:
           paths: image files (JPEG, PNG, BMP, WebP, TIFF; gray, colour, alpha, 16-bit), folders
             (searched recursively, sorted), videos (.mp4 .avi .mov .mkv .m4v .webm), stream URLs
             (rtsp, http, https), or - to read one image from stdin.
-          model: emotion model .tflite exported by `fer-edge export` (default: the shipped
-            models/fer_int8.tflite).
+          model: emotion model .tflite exported by `fer-edge export`, or a shipped model by
+            name, "default" (models/fer_int8.tflite, used when --model is left out) or "fast"
+            (models/fer_fast_int8.tflite); `fer-edge models list` shows them.
           detector: face detector: "auto" (= blazeface_dual), "blazeface_dual" (BlazeFace
             full-range and short-range merged, from group photos to tight face crops),
             "blazeface_full", "blazeface" (short-range), "haar_alt2", "haar" (OpenCV cascades).

@@ -52,6 +52,9 @@ EVAL_WARMUP = 50
 
 # Edge runtime
 DEFAULT_MODEL_NAME = "fer_int8.tflite"
+# Shipped models `classify --model NAME` knows by name (files in models/).
+SHIPPED_MODELS = {"default": DEFAULT_MODEL_NAME, "fast": "fer_fast_int8.tflite"}
+SHIPPED_REPORT = "eval/report.json"   # their evaluate report, inside models/
 FACE_MARGIN = 0.1         # extra border around a detected face, as a fraction of its size
 MAX_IMAGE_SIDE = 4096     # larger images are downscaled before detection (memory, speed)
 DETECTOR = "auto"         # classify's face detector: both BlazeFace models merged (detect.py)
@@ -74,3 +77,7 @@ def calib_manifest() -> Path:
 
 def default_model() -> Path:
     return package_path("models") / DEFAULT_MODEL_NAME
+
+
+def shipped_model(name: str) -> Path:
+    return package_path("models") / SHIPPED_MODELS[name]

@@ -59,3 +59,31 @@ def test_shipped_int8_reproduces_the_card_on_privatetest():
     got = result["variants"][0]
     assert result["n"] == 3589
     assert abs(got["top1"] - _card_row("fer_int8.tflite")["top1"]) <= 0.001
+
+
+def test_models_list_shows_the_shipped_models_with_their_report_figures(capsys):
+    from fer_edge.cli import main
+
+    assert main(["models", "list", "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    report = json.loads((REPORT).read_text())
+    for row in listed["shipped"]:
+        same = [v for v in report["variants"]
+                if v["model"].endswith("/" + Path(row["file"]).name) and not v.get("tta")]
+        assert row["top1"] == same[0]["top1"]
+        assert row["size_bytes"] == (MODELS / Path(row["file"]).name).stat().st_size
+    assert "default" in {r["name"] for r in listed["shipped"]}
+    assert {"seed", "edge_fast"} <= {r["name"] for r in listed["architectures"]}
+
+
+def test_classify_knows_shipped_models_by_name(capsys):
+    from fer_edge.cli import main
+
+    image = ROOT / "examples" / "astronaut.jpg"
+    for name, fname in defaults.SHIPPED_MODELS.items():
+        rc = main(["classify", str(image), "--model", name, "--format", "json"])
+        out, err = capsys.readouterr()
+        if (MODELS / fname).exists():
+            assert rc == 0 and json.loads(out)["faces"], err
+        else:
+            assert rc == 2 and err.startswith(f"fer-edge: error: no {name} model is shipped")

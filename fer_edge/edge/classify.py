@@ -41,11 +41,14 @@ class InputsFailed(FerEdgeError):
 
 
 def shipped_model(name: str | os.PathLike | None) -> Path:
-    """--model: a path, or None for the shipped default."""
-    path = Path(name) if name else defaults.default_model()
-    if not name and not path.exists():
+    """--model: a path, a shipped model's name ("default", "fast"), or None (the default)."""
+    key = str(name) if name else "default"
+    if key not in defaults.SHIPPED_MODELS:
+        return Path(name)
+    path = defaults.shipped_model(key)
+    if not path.exists():
         raise FerEdgeError(
-            f"no default model is shipped yet ({path} does not exist); pass one with "
+            f"no {key} model is shipped ({path} does not exist); pass one with "
             f"--model PATH.tflite (export a trained model with `fer-edge export`)")
     return path
 

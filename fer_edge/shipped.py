@@ -1,0 +1,28 @@
+"""The models that ship in `models/`, with the figures their `fer-edge evaluate` report
+(models/eval/report.json, written by evaluate, never typed in) gives for them."""
+
+from __future__ import annotations
+
+import json
+
+from . import defaults
+
+
+def shipped_rows() -> list[dict]:
+    """name, file, size, PrivateTest top-1 and p50 latency (no TTA) of each shipped model
+    that exists; figures are None where the report has no row for the file."""
+    folder = defaults.package_path("models")
+    report = folder / defaults.SHIPPED_REPORT
+    result = json.loads(report.read_text()) if report.exists() else {"variants": []}
+    rows = []
+    for name, fname in defaults.SHIPPED_MODELS.items():
+        path = folder / fname
+        if not path.exists():
+            continue
+        row = next((v for v in result["variants"]
+                    if v["model"].endswith("/" + fname) and not v.get("tta")), None)
+        rows.append({"name": name, "file": f"models/{fname}", "size_bytes": path.stat().st_size,
+                     "top1": row["top1"] if row else None,
+                     "p50_ms": row["latency_ms"]["p50"] if row else None,
+                     "split": result.get("split") if row else None})
+    return rows
