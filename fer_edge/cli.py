@@ -44,7 +44,7 @@ class Data:
 
 
 class Models:
-    """The architecture registry."""
+    """The shipped models and the architecture registry."""
 
     def list(self, format: str = "text"):
         """The shipped models (size, PrivateTest top-1 and p50 latency from their evaluate
@@ -88,7 +88,7 @@ class CLI:
               early_stopping_patience: int = None, reduce_lr_patience: int = None,
               reduce_lr_factor: float = None, val_fraction: float = None, seed: int = None,
               time_budget=None, track_test: bool = None, init: str = None,
-              swa_start: int = None, swa_lr: float = None, teacher=None,
+              swa_start: int = None, swa_lr: float = None, teacher: str = None,
               distill_weight: float = None, temperature: float = None,
               teacher_flip: bool = None, limit: int = None,
               resume: bool = False, force: bool = False, strategy: str = None,
@@ -355,7 +355,7 @@ def main(argv=None) -> int:
         print(f"fer-edge {__version__}")
         return 0
     try:
-        fire.Fire(CLI, command=argv, name="fer-edge")
+        fire.Fire(CLI(), command=argv, name="fer-edge")
     except FerEdgeError as e:
         print(f"fer-edge: error: {e}", file=sys.stderr)
         return e.exit_code

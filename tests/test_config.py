@@ -175,3 +175,11 @@ def test_version(capsys):
 
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"fer-edge {__version__}"
+
+
+def test_top_level_help_lists_every_command(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("train", "export", "calibrate", "evaluate", "classify", "timeline", "card",
+                    "data", "models"):
+        assert f"\n     {command}\n" in out, command
