@@ -179,7 +179,7 @@ def test_version(capsys):
 
 def test_top_level_help_lists_every_command(capsys):
     assert main(["--help"]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err          # python-fire shows help on stderr off a terminal
     for command in ("train", "export", "calibrate", "evaluate", "classify", "timeline", "card",
                     "data", "models"):
         assert f"\n     {command}\n" in out, command
