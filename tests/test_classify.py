@@ -274,9 +274,9 @@ def test_model_errors(tmp_path, images, capsys, monkeypatch):
     rc, out, err = run_classify(capsys, img, "--model", tmp_path / "nope.tflite")
     assert rc == 2 and "not found" in err
 
-    monkeypatch.setattr(defaults, "default_model", lambda: tmp_path / "fer_int8.tflite")
+    monkeypatch.setattr(defaults, "shipped_model", lambda name: tmp_path / "fer_int8.tflite")
     rc, out, err = run_classify(capsys, img)
-    assert rc == 2 and "no default model is shipped yet" in err and "--model" in err
+    assert rc == 2 and "no default model is shipped" in err and "--model" in err
 
 
 def test_not_an_emotion_model(tmp_path, images, tiny_tflite, capsys):
