@@ -1,0 +1,84 @@
+"""The shipped card reproduces: every `fer-edge train` command it gives (the teachers' ones in its
+distillation bullets, then the warm-restart stages and the final run, oldest first) re-run for 2
+epochs on --limit 300, each later stage starting from the checkpoint the earlier one wrote.
+Slow (real training on FER2013): `FER_EDGE_DATA=../shared/fer2013 pytest -m slow`."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from fer_edge.cli import main
+
+CARD = Path(__file__).resolve().parents[1] / "models" / "MODEL_CARD.md"
+QUICK = {"--epochs": "2", "--limit": "300"}
+DROP = ("--time-budget",)
+
+
+def card_train_commands(text: str) -> list[list[str]]:
+    """The card's `fer-edge train` commands as argv lists: teachers first (the bullets name how
+    each was trained), then the reproduce block in order."""
+    teachers = re.findall(r"trained by `(fer-edge train [^`]+)`", text)
+    block = [line.strip() for line in text.splitlines()
+             if line.strip().startswith("fer-edge train ")]
+    return [shlex.split(c)[2:] for c in teachers + block]   # without "fer-edge train"
+
+
+def quick(argv: list[str], out: Path, produced: dict[str, Path]) -> list[str]:
+    """The command made quick: 2 epochs on 300 images per split, its own --out, SWA from
+    epoch 1, and earlier outputs (--init, --teacher) replaced by what this test produced."""
+    args, i = [], 0
+    while i < len(argv):
+        flag = argv[i]
+        value = argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith("--") else None
+        i += 2 if value is not None else 1
+        if flag in DROP or flag in QUICK or flag == "--out":
+            continue
+        if flag == "--swa-start":
+            value = "1"
+        if flag in ("--init", "--teacher") and value:
+            value = ",".join(str(produced.get(v, v)) for v in value.split(","))
+        if flag == "--data":
+            value = os.environ["FER_EDGE_DATA"]
+        args += [flag] + ([value] if value is not None else [])
+    for flag, value in QUICK.items():
+        args += [flag, value]
+    return ["train", *args, "--out", str(out)]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("FER_EDGE_DATA"),
+                    reason="FER_EDGE_DATA is not set (the real FER2013 folder tree)")
+def test_card_commands_rerun_for_two_epochs(tmp_path):
+    commands = card_train_commands(CARD.read_text())
+    assert commands, "the card gives no train command"
+    produced: dict[str, Path] = {}
+    for k, argv in enumerate(commands):
+        out = tmp_path / f"stage{k}"
+        assert main(quick(argv, out, produced)) == 0, argv
+        assert (out / "metrics.json").exists()
+        original = Path(argv[argv.index("--out") + 1])
+        for name in ("best.keras", "last.keras", "swa.keras"):
+            produced[str(original / name)] = out / name if (out / name).exists() \
+                else out / "best.keras"
+
+
+def test_card_commands_are_found_and_made_quick(monkeypatch):
+    text = ("- Distilled ...:\n  - `t.keras` (sha256 `x…`): `teacher_vgg`, val top-1 67.93%, 40 "
+            "epochs, trained by `fer-edge train --data D --arch teacher_vgg --out runs/t "
+            "--epochs 40 --swa-start 32 --time-budget 140m`.\n"
+            "      fer-edge train --data D --arch edge_fast --init runs/t/swa.keras "
+            "--teacher runs/t/swa.keras,models/fer.keras --noteacher_flip --out runs/s\n")
+    teacher, student = card_train_commands(text)
+    monkeypatch.setenv("FER_EDGE_DATA", "D")
+    produced = {"runs/t/swa.keras": Path("/tmp/stage0/swa.keras")}
+    argv = quick(student, Path("/tmp/stage1"), produced)
+    assert argv[argv.index("--teacher") + 1] == "/tmp/stage0/swa.keras,models/fer.keras"
+    assert "--noteacher_flip" in argv and argv[-2:] == ["--out", "/tmp/stage1"]
+    argv = quick(teacher, Path("/tmp/stage0"), {})
+    assert argv[argv.index("--swa-start") + 1] == "1" and "--time-budget" not in argv
+    assert argv[argv.index("--epochs") + 1] == "2"
