@@ -231,7 +231,8 @@ class CLI:
                  threads: int = defaults.CLASSIFY_THREADS,
                  format: str = "table", save_annotated: str = None, force: bool = False,
                  labels: str = None, tta: bool = False, align: bool = defaults.ALIGN_FACES,
-                 smooth: float = 0.0, summary: bool = False, camera: int = None,
+                 smooth: float = defaults.VIDEO_SMOOTH, summary: bool = False,
+                 camera: int = None,
                  detect_every: int = defaults.VIDEO_DETECT_EVERY):
         """Detect faces and classify their emotion with a .tflite model (LiteRT, no TensorFlow).
 

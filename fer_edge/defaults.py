@@ -61,6 +61,7 @@ DETECTOR = "auto"         # classify's face detector: both BlazeFace models merg
 ALIGN_FACES = True        # level the eyes before the crop (reports/alignment.json)
 CLASSIFY_THREADS = 1      # LiteRT threads of `classify`
 VIDEO_EVERY = 1           # classify every Nth video frame
+VIDEO_SMOOTH = 0.0        # weight of the past in a track's score average (0: no smoothing)
 VIDEO_DETECT_EVERY = 1    # run the face detector on every Nth classified frame, optical flow
                           # between (1: every frame; benchmarks/e2e_speed.py measures the trade)
 

@@ -124,7 +124,7 @@ class Classifier:
             "scores": {n: round(float(v), 4) for n, v in zip(self.names, scores)},
         }
 
-    def video(self, source, every: int = 1, smooth: float = 0.0,
+    def video(self, source, every: int = 1, smooth: float = defaults.VIDEO_SMOOTH,
               detect_every: int = defaults.VIDEO_DETECT_EVERY) -> Iterator[dict]:
         """Frames of a video file, camera (an int) or stream URL: {"file", "frame", "time",
         "faces"}, each face with its "track"; `smooth` and `detect_every` as in
@@ -146,7 +146,8 @@ class FrameTracker:
     `smooth` in [0, 1) is the weight of the past in an exponential moving average of each
     track's scores (0: none)."""
 
-    def __init__(self, smooth: float = 0.0, detect_every: int = 1):
+    def __init__(self, smooth: float = defaults.VIDEO_SMOOTH,
+                 detect_every: int = defaults.VIDEO_DETECT_EVERY):
         self.tracker = track.Tracker(max_gap=track.TRACK_MAX_GAP * detect_every)
         self.smooth = smooth
         self.detect_every = detect_every
@@ -235,7 +236,8 @@ def classify(paths, model=None, detector: str = detect.DEFAULT, no_detect: bool 
              threads: int | None = defaults.CLASSIFY_THREADS,
              format: str = "table", save_annotated=None, force: bool = False,
              labels=None, tta: bool = False, align: bool = defaults.ALIGN_FACES,
-             smooth: float = 0.0, summary: bool = False, camera: int | None = None,
+             smooth: float = defaults.VIDEO_SMOOTH, summary: bool = False,
+             camera: int | None = None,
              detect_every: int = defaults.VIDEO_DETECT_EVERY,
              out=None, err=None, stdin=None) -> Summary:
     """Classify the faces in `paths` (and camera `camera`), writing results to `out` (stdout)
