@@ -12,7 +12,6 @@ import sys
 from itertools import combinations
 from pathlib import Path
 
-import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))

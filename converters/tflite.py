@@ -8,7 +8,6 @@ file gets the fer-edge metadata record, so the edge runtime needs no side file.
 from __future__ import annotations
 
 import tempfile
-from pathlib import Path
 
 import numpy as np
 

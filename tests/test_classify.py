@@ -20,7 +20,6 @@ from fer_edge.edge import classify as fclassify
 from fer_edge import defaults
 from fer_edge.edge import detect
 from cli_helpers import json_lines, run_classify
-from fer_edge.cli import main
 from fer_edge.edge.preprocessing import LABELS, margin_crop
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,7 +10,6 @@ import functools
 import http.server
 import io
 import json
-import os
 import socket
 import subprocess
 import sys

@@ -28,7 +28,7 @@ from . import detect, sources, track
 from ..errors import FerEdgeError
 from .preprocessing import (aligned_crop, canonical_label, face_to_input, flip_tta, margin_crop,
                      to_gray)
-from .outputs import FORMATS, AnnotatedOutput, ResultWriter, print_summary
+from .outputs import AnnotatedOutput, ResultWriter, print_summary
 from .sources import CAMERA_PREFIX, STDIN, quiet_native_stderr
 
 MIN_IMAGE_SIDE = 8       # smaller images cannot hold a face: reported as zero faces, with a note
