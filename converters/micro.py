@@ -59,14 +59,25 @@ def check_ops(ops: list[str], name: str) -> None:
                            f"for: it cannot run on a microcontroller")
 
 
-def micro_interpreter(buf: bytes, arena_size: int):
-    """TFLite Micro's interpreter (the tflite-micro package) on the model bytes."""
+def micro_runtime():
+    """TFLite Micro's Python runtime (the tflite-micro package, the `micro` extra)."""
     try:
         from tflite_micro.python.tflite_micro import runtime
     except ImportError:
         raise FerEdgeError("the TFLite Micro interpreter is not installed: "
                            "pip install 'fer-edge[micro]'") from None
-    return runtime.Interpreter.from_bytes(buf, arena_size=arena_size)
+    return runtime
+
+
+def micro_interpreter(buf: bytes, arena_size: int):
+    """TFLite Micro's interpreter on the model bytes."""
+    return micro_runtime().Interpreter.from_bytes(buf, arena_size=arena_size)
+
+
+def source_paths(tflite_path: Path) -> tuple[Path, Path]:
+    """NAME_model.h and NAME_model.cc beside NAME.tflite."""
+    return (tflite_path.with_name(f"{tflite_path.stem}_model.h"),
+            tflite_path.with_name(f"{tflite_path.stem}_model.cc"))
 
 
 def _runs_with(buf: bytes, arena: int) -> bool:
@@ -109,8 +120,7 @@ def write_sources(tflite_path: Path, force: bool = False) -> tuple[Path, Path, d
 
     buf = tflite_path.read_bytes()
     name = _c_name(tflite_path.stem)
-    header = check_writable(tflite_path.with_name(f"{tflite_path.stem}_model.h"), force)
-    source = check_writable(tflite_path.with_name(f"{tflite_path.stem}_model.cc"), force)
+    header, source = (check_writable(p, force) for p in source_paths(tflite_path))
     ops = model_ops(buf)
     check_ops(ops, tflite_path.name)
     record = tflite_meta.read(buf) or {}

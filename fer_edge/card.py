@@ -72,8 +72,7 @@ def _warm_start_stages(opts: dict) -> tuple[str, str]:
             break
         # Name every recipe option the earlier stage set differently, so "the rest" is the same.
         first = earlier.options
-        done = earlier.metrics.get("epochs_done", "?") if (earlier / RunFolder.METRICS).exists() \
-            else "?"
+        done = earlier.metrics_if_done.get("epochs_done", "?")
         differ = ", ".join(f"{k}={first.get(k)}" for k in RECIPE_KEYS
                            if first.get(k) != opts.get(k))
         rest = " (the rest as below)" if not bullets else " (the rest as in the stage after it)"
@@ -102,7 +101,7 @@ def _teachers(opts: dict) -> str:
         if run is None:
             lines.append(line + ": the run that made it is not recorded beside it.\n")
             continue
-        metrics = run.metrics if (run / RunFolder.METRICS).exists() else {}
+        metrics = run.metrics_if_done
         val = metrics.get("splits", {}).get("val", {}).get("top1")
         figures = f"val top-1 {val:.2%}, " if val is not None else ""
         lines.append(line + f": `{run.options['arch']}`, {figures}"
@@ -124,7 +123,7 @@ def write_card(run, report, out, train_command: str, force: bool = False) -> Pat
     opts = config["options"]
     arch = archs.get(opts["arch"])
     state = run.state
-    chosen = metrics.get("selected", "best.keras")  # the checkpoint train selected on val
+    chosen = run.selected.name  # the checkpoint train selected on val
     swa = metrics.get("swa") if chosen == "swa.keras" else None
     val = (swa or metrics)["splits"].get("val", {})
     val_line = (f"weight average (SWA) of the last {swa['epochs_averaged']} epochs, selected on val "

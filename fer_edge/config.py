@@ -132,14 +132,14 @@ class Opt:
             except FerEdgeError:
                 raise ValueError from None
         if k == "names":
-            names = value.split(",") if isinstance(value, str) else value
-            if not isinstance(names, (list, tuple)) or not all(
+            names = split_commas(value)
+            if not all(
                     isinstance(n, str) and n.strip() for n in names):
                 raise ValueError
             return value
         if k == "files":
-            names = value.split(",") if isinstance(value, str) else value
-            if not isinstance(names, (list, tuple)) or not names:
+            names = split_commas(value)
+            if not names:
                 raise ValueError
             for n in names:
                 self._path(str(n).strip(), "file")
@@ -166,6 +166,15 @@ class Opt:
         return str(value)
 
 
+def split_commas(value) -> list:
+    """"a,b,c" or a sequence -> list of its items (python-fire hands "a,b" over as a tuple)."""
+    if isinstance(value, str):
+        return value.split(",")
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise ValueError
+
+
 def _num(x) -> str:
     return f"{x:g}"
 
@@ -177,7 +186,9 @@ def _archs():
 
 
 def _augments():
-    return ("seed", "edge", "none")
+    from . import augment   # TensorFlow only inside augment.make()
+
+    return tuple(augment.PRESETS)
 
 
 _DATA = Opt("data", "path")
@@ -319,22 +330,15 @@ def check(command: str, values: dict, partial: bool = False) -> Config:
             out[name] = value
             continue
         listed = isinstance(value, (list, tuple)) and opt.kind not in (str, "names", "files")
-        items = value if listed else [value]
-        try:
-            checked = [opt.check(v) for v in items]
-        except (ValueError, TypeError):
-            bad = next(v for v in items if not _ok(opt, v))
-            raise FerEdgeError(f"{opt.flag} must be {opt.accepts()}, not {bad!r}") from None
+        checked = []
+        for item in (value if listed else [value]):
+            try:
+                checked.append(opt.check(item))
+            except (ValueError, TypeError):
+                raise FerEdgeError(f"{opt.flag} must be {opt.accepts()}, not {item!r}") \
+                    from None
         out[name] = checked if listed else checked[0]
     return out
-
-
-def _ok(opt: Opt, v) -> bool:
-    try:
-        opt.check(v)
-        return True
-    except (ValueError, TypeError):
-        return False
 
 
 # --------------------------------------------------------------------------------- training
@@ -365,14 +369,13 @@ RESUMABLE = tuple(o.name for o in SPECS["train"] if o.resume)
 
 
 def resume_options(saved: dict, given: dict) -> Config:
-    """A resumed run's options: the run's own, with only RESUMABLE ones allowed to change."""
+    """A resumed run's options: the run's own, with only RESUMABLE ones allowed to change.
+    `given` holds checked values (`check` already turned a --time-budget into seconds)."""
     opts = Config(saved)
     for name, value in given.items():
         if value is None or name not in defaults.TRAIN:
             continue
         old = opts.get(name)
-        if name == "time_budget":
-            value = parse_duration(value)
         if value != old and name not in RESUMABLE:
             raise FerEdgeError(f"{_flag(name)} is {old!r} in this run; --resume continues it "
                                f"as it was (only {', '.join(map(_flag, RESUMABLE))} may change)")

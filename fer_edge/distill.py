@@ -22,10 +22,11 @@ from .errors import FerEdgeError
 
 def teacher_paths(value) -> list[str]:
     """--teacher as "a.keras,b.keras" or a list -> list of paths."""
+    from .config import split_commas
+
     if not value:
         return []
-    items = value.split(",") if isinstance(value, str) else list(value)
-    return [str(p).strip() for p in items if str(p).strip()]
+    return [str(p).strip() for p in split_commas(value) if str(p).strip()]
 
 
 def sha256(path) -> str:

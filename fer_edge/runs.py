@@ -68,6 +68,11 @@ class RunFolder:
         return self._read(self.METRICS, required=True)
 
     @property
+    def metrics_if_done(self) -> dict:
+        """metrics.json, or {} for a run that has not finished."""
+        return self._read(self.METRICS, required=False)
+
+    @property
     def epochs_done(self) -> int:
         return int(self.state.get("epoch", 0))
 
@@ -89,10 +94,7 @@ class RunFolder:
     @property
     def selected(self) -> Path:
         """The checkpoint train selected on val (best.keras, or swa.keras when it won)."""
-        return self.path / self._read(self.METRICS, required=False).get("selected", self.BEST)
-
-    def checkpoint(self, name: str) -> Path:
-        return self.path / name
+        return self.path / self.metrics_if_done.get("selected", self.BEST)
 
     @property
     def history(self) -> Path:

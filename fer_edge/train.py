@@ -145,7 +145,6 @@ class Session:
     data: str
     ds: fdata.Dataset
     state: dict
-    resume: bool
     strategy: Any
     verbose: int
 
@@ -189,8 +188,7 @@ def prepare(given: config.Config, overrides: dict) -> Session:
         run.start(given.force)
     verbose = given.verbose if given.verbose not in (None, "auto") else (
         1 if sys.stdout.isatty() else 2)
-    return Session(run, opts, given, str(data), ds, state, bool(given.resume), strategy,
-                   int(verbose))
+    return Session(run, opts, given, str(data), ds, state, strategy, int(verbose))
 
 
 def build(s: Session):
@@ -203,7 +201,7 @@ def build(s: Session):
     keras.utils.set_random_seed(s.opts["seed"])
     steps = int(np.ceil(len(s.ds.split("train")) / s.opts["batch_size"]))
     with s.strategy.scope():
-        if s.resume:
+        if s.given.resume:
             from .keras_io import load_keras
 
             model = load_keras(s.run / RunFolder.LAST, compile=True)
@@ -248,7 +246,7 @@ def fit(s: Session, model) -> tuple[Any, float]:
         model.fit(train_ds, validation_data=val_ds, epochs=s.opts["epochs"],
                   initial_epoch=initial_epoch, verbose=s.verbose,
                   shuffle=False,  # the tf.data stream shuffles itself (make_dataset)
-                  callbacks=callbacks.make(s.run, s.opts, s.state, s.resume, test_ds))
+                  callbacks=callbacks.make(s.run, s.opts, s.state, s.given.resume, test_ds))
     return train_ds, time.time() - t0
 
 

@@ -78,7 +78,17 @@ def min_face_size(height: int, width: int) -> int:
     return max(MIN_FACE_PX, int(round(min(height, width) * MIN_FACE_FRACTION)))
 
 
-class HaarDetector:
+class Detector:
+    """What every detector offers: `detect(image)` -> Detections; calling it -> the boxes."""
+
+    def detect(self, image: np.ndarray) -> Detections:
+        raise NotImplementedError
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return self.detect(image).boxes
+
+
+class HaarDetector(Detector):
     def __init__(self, cascade: str = "haarcascade_frontalface_default.xml"):
         import cv2
 
@@ -100,9 +110,6 @@ class HaarDetector:
                                               minNeighbors=HAAR_MIN_NEIGHBORS,
                                               minSize=(size, size))
         return Detections.build(faces, np.ones(len(faces)))
-
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        return self.detect(image).boxes
 
 
 # ------------------------------------------------------------------------------- BlazeFace
@@ -175,7 +182,7 @@ def _to_rgb(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-class BlazeFaceDetector:
+class BlazeFaceDetector(Detector):
     def __init__(self, name: str = "blazeface", threads: int | None = 1):
         from ai_edge_litert.interpreter import Interpreter
 
@@ -239,11 +246,8 @@ class BlazeFaceDetector:
         boxes = np.round(np.stack([x0, y0, x1 - x0, y1 - y0], -1))[ok]
         return Detections.build(boxes, scores[ok], xy[ok, 2:])
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        return self.detect(image).boxes
 
-
-class DualBlazeFaceDetector:
+class DualBlazeFaceDetector(Detector):
     """Full-range and short-range BlazeFace on the same image. Every full-range face is kept;
     a short-range face is added where full-range found none (close-ups, tight crops). Taking
     full-range's box whenever it has one keeps a face's framing steady from frame to frame
@@ -268,9 +272,6 @@ class DualBlazeFaceDetector:
         return Detections.build(np.concatenate([full.boxes, short.boxes[extra]]),
                                 np.concatenate([full.scores, short.scores[extra]]),
                                 np.concatenate([full.eyes, short.eyes[extra]]))
-
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        return self.detect(image).boxes
 
 
 def _corners(boxes: np.ndarray) -> np.ndarray:

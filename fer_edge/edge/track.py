@@ -10,7 +10,7 @@ face that leaves and returns later gets a new id.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -124,10 +124,14 @@ def smooth(track: _Track, scores: np.ndarray, weight: float) -> np.ndarray:
 class TrackSummary:
     file: str
     track: int | None                   # None: every face of the file
-    frames: int = 0
     first: float | None = None          # time of the first and last frame seen, seconds
     last: float | None = None
     emotions: Counter = field(default_factory=Counter)
+    frame_ids: set = field(default_factory=set)
+
+    @property
+    def frames(self) -> int:
+        return len(self.frame_ids)
 
     @property
     def dominant(self) -> str:
@@ -143,7 +147,6 @@ def summarize(records) -> list[TrackSummary]:
     classify's records ({"file", "frame", "time", "faces": [{"track", "emotion"}]}); records of
     still images (no "frame") are left out."""
     groups: dict[tuple, TrackSummary] = {}
-    seen = defaultdict(set)
     for rec in records:
         if rec.get("frame") is None:
             continue
@@ -152,9 +155,8 @@ def summarize(records) -> list[TrackSummary]:
             for key in ((name, None), (name, face.get("track"))):
                 g = groups.setdefault(key, TrackSummary(*key))
                 g.emotions[face["emotion"]] += 1
-                if rec["frame"] not in seen[key]:
-                    seen[key].add(rec["frame"])
-                    g.frames += 1
+                if rec["frame"] not in g.frame_ids:
+                    g.frame_ids.add(rec["frame"])
                     g.first = t if g.first is None else min(g.first, t)
                     g.last = t if g.last is None else max(g.last, t)
     return sorted(groups.values(), key=lambda g: (g.file, -1 if g.track is None else g.track))
