@@ -148,3 +148,47 @@ def tiny(x):
           **{**_EDGE_RECIPE, "epochs": 40, "weight_decay": 0.05})
 def teacher_vgg(x):
     return _vgg(x, widths=(32, 64, 128, 256), convs_per_stage=(1, 2, 2, 2), dropout=0.4)
+
+
+_TEACHER_RECIPE = {**_EDGE_RECIPE, "epochs": 60, "batch_size": 128, "weight_decay": 0.05,
+                   "label_smoothing": 0.0, "class_weight": "none"}
+
+
+@register("teacher_vgg_xl", "Large VGG-style teacher for accelerator machines: two 3x3 convs at "
+          "each of 48/24/12/6 px, 64-128-256-512 channels (4.7M parameters, ~0.46G MACs).",
+          **_TEACHER_RECIPE)
+def teacher_vgg_xl(x):
+    return _vgg(x, widths=(64, 128, 256, 512), convs_per_stage=(2, 2, 2, 2), dropout=0.5)
+
+
+def _basic_block(x, filters, strides):
+    from keras import layers
+
+    shortcut = x
+    y = _cbr(x, filters, strides=strides)
+    y = layers.Conv2D(filters, 3, padding="same", use_bias=False,
+                      kernel_initializer="he_normal")(y)
+    y = layers.BatchNormalization()(y)
+    if strides != 1 or x.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=strides, use_bias=False)(x)
+        shortcut = layers.BatchNormalization()(shortcut)
+    return layers.ReLU()(layers.Add()([y, shortcut]))
+
+
+@register("teacher_resnet", "ResNet-18-style teacher for accelerator machines: a 3x3 stem at "
+          "48 px, two basic blocks at each of 48/24/12/6 px, 64-128-256-512 channels "
+          "(11.2M parameters, ~1.8G MACs).",
+          **_TEACHER_RECIPE)
+def teacher_resnet(x):
+    x = _cbr(x, 64)
+    for i, w in enumerate((64, 128, 256, 512)):
+        x = _basic_block(x, w, 1 if i == 0 else 2)
+        x = _basic_block(x, w, 1)
+    return _head(x, 0.3)
+
+
+@register("edge_fast_s", "The fast shipped model's CNN: edge_fast at about half its MACs, "
+          "stages 16-32-64-192 (0.17M parameters, 15M MACs).",
+          **{**_EDGE_RECIPE, "epochs": 70})
+def edge_fast_s(x):
+    return _vgg(x, widths=(16, 32, 64, 192), convs_per_stage=(1, 1, 2, 1), dropout=0.3)

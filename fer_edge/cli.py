@@ -139,8 +139,9 @@ class CLI:
             and options; only --epochs, --early-stopping-patience, --time-budget, --strategy,
             --logical-cpus and --verbose may differ from the run's.
           force: delete an existing run in --out and start over.
-          strategy: "default" or "mirrored" (tf.distribute.MirroredStrategy over this
-            machine's devices).
+          strategy: "default", "mirrored" (tf.distribute.MirroredStrategy over this
+            machine's devices) or "multiworker" (several machines, the cluster from
+            TF_CONFIG; see the README).
           logical_cpus: split the CPU into N logical devices (to try --strategy mirrored).
           verbose: "auto" (progress bar on a terminal, a line per epoch otherwise), 0, 1, 2.
         """

@@ -226,7 +226,7 @@ SPECS: dict[str, list[Opt]] = {
         Opt("limit", int, low=1),
         Opt("resume", bool),
         Opt("force", bool),
-        Opt("strategy", str, choices=("default", "mirrored"), resume=True),
+        Opt("strategy", str, choices=("default", "mirrored", "multiworker"), resume=True),
         Opt("logical_cpus", int, low=1, resume=True),
         Opt("verbose", str, choices=("auto", 0, 1, 2), resume=True),
     ],

@@ -92,6 +92,10 @@ def _strategy(name: str | None, logical_cpus: int | None):
             cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(int(logical_cpus))])
     if not name or name == "default":
         return tf.distribute.get_strategy()
+    if name == "multiworker":
+        from . import multiworker
+
+        return multiworker.strategy()
     gpus = tf.config.list_logical_devices("GPU")
     devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
     print(f"fer-edge: MirroredStrategy over {', '.join(devices)}", file=sys.stderr)
@@ -180,6 +184,8 @@ def prepare(given: config.Config, overrides: dict) -> Session:
     if opts.get("track_test") and not len(ds.split("test")):
         raise FerEdgeError(f"{data}: --track-test needs a test split")
 
+    if given.strategy == "multiworker":
+        run = _multiworker_run(run, opts, given)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     strategy = _strategy(given.strategy, given.logical_cpus)
     if given.resume:
@@ -189,6 +195,20 @@ def prepare(given: config.Config, overrides: dict) -> Session:
     verbose = given.verbose if given.verbose not in (None, "auto") else (
         1 if sys.stdout.isatty() else 2)
     return Session(run, opts, given, str(data), ds, state, strategy, int(verbose))
+
+
+def _multiworker_run(run: RunFolder, opts: dict, given: config.Config) -> RunFolder:
+    """The folder this worker writes: --out on the chief, a discarded scratch copy elsewhere."""
+    from . import multiworker
+
+    task = multiworker.task()
+    for name in ("swa_start", "teacher"):
+        if opts.get(name):
+            raise FerEdgeError(f"--{name.replace('_', '-')} is not supported with --strategy "
+                               f"multiworker")
+    print(f"fer-edge: {task.kind} {task.index} of {task.workers} machines"
+          f"{' (chief: writes the run folder)' if task.chief else ''}", file=sys.stderr)
+    return run if task.chief else multiworker.scratch_copy(run, bool(given.resume))
 
 
 def build(s: Session):
@@ -242,7 +262,13 @@ def fit(s: Session, model) -> tuple[Any, float]:
     if initial_epoch:
         print(f"resuming {s.run} at epoch {initial_epoch + 1}", flush=True)
     t0 = time.time()
-    if initial_epoch < s.opts["epochs"]:
+    if initial_epoch < s.opts["epochs"] and s.given.strategy == "multiworker":
+        from . import multiworker
+
+        multiworker.fit(model, s.strategy, train_ds, val_ds, test_ds, s.opts["epochs"],
+                        initial_epoch, callbacks.make(s.run, s.opts, s.state, s.given.resume),
+                        s.verbose, s.opts["label_smoothing"])
+    elif initial_epoch < s.opts["epochs"]:
         model.fit(train_ds, validation_data=val_ds, epochs=s.opts["epochs"],
                   initial_epoch=initial_epoch, verbose=s.verbose,
                   shuffle=False,  # the tf.data stream shuffles itself (make_dataset)
