@@ -102,6 +102,59 @@ def _evaluate(predict, loss_fn, model, ds) -> tuple[float, float]:
     return total / max(n, 1) + reg, correct / max(n, 1)
 
 
+def _train_step(model, strat, loss_fn):
+    """One global step: each replica's gradients on its share, all-reduced by the strategy;
+    returns the summed (loss, hits, faces) over every worker."""
+    import tensorflow as tf
+
+    def replica(x, y, w):
+        with tf.GradientTape() as tape:
+            p = model(x, training=True)
+            per_example = loss_fn(y, p) * w
+            loss = tf.nn.compute_average_loss(per_example)
+            if model.losses:
+                loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+        grads = tape.gradient(loss, model.trainable_variables)
+        model.optimizer.apply(grads, model.trainable_variables)
+        hits = tf.cast(tf.equal(tf.argmax(p, -1), tf.argmax(y, -1)), tf.float32)
+        return tf.reduce_sum(per_example), tf.reduce_sum(hits), tf.cast(tf.shape(x)[0], tf.float32)
+
+    @tf.function
+    def step(x, y, w):
+        return [strat.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+                for v in strat.run(replica, args=(x, y, w))]
+
+    return step
+
+
+def _statistics_sync(model, strat):
+    """BatchNormalization's moving averages are not synchronized by the strategy (Keras adds them
+    with aggregation "none"), so each worker's drift apart; the returned fn sets their mean on
+    every worker, so all validate, and save, the same model."""
+    import tensorflow as tf
+
+    @tf.function
+    def means():
+        local = strat.run(lambda: [tf.identity(v.value) for v in model.non_trainable_variables])
+        return [strat.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for v in local]
+
+    def sync():
+        if model.non_trainable_variables:
+            for v, mean in zip(model.non_trainable_variables, means()):
+                v.assign(mean)
+
+    return sync
+
+
+def _any_worker(strat, flag: bool) -> bool:
+    """A stop must be agreed: a worker that left the loop alone would leave the others waiting in
+    the next all-reduce (the time budget is measured on each machine's clock)."""
+    import tensorflow as tf
+
+    local = strat.run(lambda: tf.constant(float(flag)))
+    return float(strat.reduce(tf.distribute.ReduceOp.SUM, local, axis=None)) > 0
+
+
 def fit(model, strat, train_ds, val_ds, test_ds, epochs: int, initial_epoch: int,
         callbacks: list, verbose: int, label_smoothing: float) -> None:
     """Keras `fit`'s epoch loop for MultiWorkerMirroredStrategy (see the module doc)."""
@@ -113,42 +166,7 @@ def fit(model, strat, train_ds, val_ds, test_ds, epochs: int, initial_epoch: int
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     dist = strat.experimental_distribute_dataset(train_ds.with_options(options))
-    total = tf.distribute.ReduceOp.SUM
-
-    @tf.function
-    def train_step(x, y, w):
-        def replica(x, y, w):
-            with tf.GradientTape() as tape:
-                p = model(x, training=True)
-                per_example = loss_fn(y, p) * w
-                loss = tf.nn.compute_average_loss(per_example)
-                if model.losses:
-                    loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
-            grads = tape.gradient(loss, model.trainable_variables)
-            model.optimizer.apply(grads, model.trainable_variables)
-            hits = tf.cast(tf.equal(tf.argmax(p, -1), tf.argmax(y, -1)), tf.float32)
-            return (tf.reduce_sum(per_example), tf.reduce_sum(hits),
-                    tf.cast(tf.shape(x)[0], tf.float32))
-        return [strat.reduce(total, v, axis=None) for v in strat.run(replica, args=(x, y, w))]
-
-    @tf.function
-    def mean_statistics():
-        # BatchNormalization's moving averages are not synchronized by the strategy (Keras adds
-        # them with aggregation "none"), so each worker's drift apart; their mean is set on
-        # every worker before validation, so all evaluate, and save, the same model.
-        local = strat.run(lambda: [tf.identity(v.value) for v in model.non_trainable_variables])
-        return [strat.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for v in local]
-
-    def sync_statistics():
-        for v, mean in zip(model.non_trainable_variables, mean_statistics()):
-            v.assign(mean)
-
-    def any_worker(flag: bool) -> bool:
-        # A stop must be agreed: a worker that left the loop alone would leave the others
-        # waiting in the next all-reduce (the time budget is measured on each machine's clock).
-        local = strat.run(lambda: tf.constant(float(flag)))
-        return float(strat.reduce(tf.distribute.ReduceOp.SUM, local, axis=None)) > 0
-
+    step, sync = _train_step(model, strat, loss_fn), _statistics_sync(model, strat)
     predict = tf.function(lambda x: model(x, training=False))
     cbs = keras.callbacks.CallbackList(callbacks, model=model, add_history=False,
                                        add_progbar=False, epochs=epochs, verbose=0)
@@ -157,15 +175,14 @@ def fit(model, strat, train_ds, val_ds, test_ds, epochs: int, initial_epoch: int
     for epoch in range(initial_epoch, epochs):
         t0 = time.time()
         cbs.on_epoch_begin(epoch)
-        sums = [0.0, 0.0, 0.0]
-        for step, (x, y, w) in enumerate(dist):
-            cbs.on_train_batch_begin(step)
-            sums = [a + float(b) for a, b in zip(sums, train_step(x, y, w))]
-            cbs.on_train_batch_end(step)   # a stop asked for here takes effect at epoch end
-        if model.non_trainable_variables:
-            sync_statistics()
-        reg = sum(float(r) for r in model.losses)
-        logs = {"accuracy": sums[1] / max(sums[2], 1), "loss": sums[0] / max(sums[2], 1) + reg}
+        loss = hits = n = 0.0
+        for i, (x, y, w) in enumerate(dist):
+            cbs.on_train_batch_begin(i)
+            loss, hits, n = (a + float(b) for a, b in zip((loss, hits, n), step(x, y, w)))
+            cbs.on_train_batch_end(i)   # a stop asked for here takes effect at epoch end
+        sync()
+        logs = {"accuracy": hits / max(n, 1),
+                "loss": loss / max(n, 1) + sum(float(r) for r in model.losses)}
         logs["val_loss"], logs["val_accuracy"] = _evaluate(predict, loss_fn, model, val_ds)
         if test_ds is not None:
             logs["test_loss"], logs["test_accuracy"] = _evaluate(predict, loss_fn, model, test_ds)
@@ -173,7 +190,7 @@ def fit(model, strat, train_ds, val_ds, test_ds, epochs: int, initial_epoch: int
         if verbose:
             shown = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
             print(f"Epoch {epoch + 1}/{epochs} - {time.time() - t0:.0f}s - {shown}", flush=True)
-        model.stop_training = any_worker(model.stop_training)
+        model.stop_training = _any_worker(strat, model.stop_training)
         if model.stop_training:
             break
     cbs.on_train_end()
