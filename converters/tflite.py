@@ -36,6 +36,9 @@ def convert(model, mode: str, calib_images: np.ndarray | None = None, extra: dic
     if mode not in defaults.QUANTIZE_MODES:
         raise FerEdgeError(f"unknown quantization '{mode}' "
                            f"(known: {', '.join(defaults.QUANTIZE_MODES)}, all)")
+    from .fold import fold_batchnorm_after_relu
+
+    model = fold_batchnorm_after_relu(model)   # the seed CNN's Conv -> ReLU -> BN (fold.py)
     with tempfile.TemporaryDirectory() as tmp:
         model.export(tmp, format="tf_saved_model", verbose=False)
         conv = tf.lite.TFLiteConverter.from_saved_model(tmp)

@@ -174,12 +174,20 @@ def _score(variant, path: Path, sp, threads, latency_runs: int) -> tuple[dict, n
             "n": int(len(sp))}, pred
 
 
-def _file_stem(row) -> str:
-    return Path(row["model"]).stem + ("_tta" if row.get("tta") else "")
+def _short_names(variants: list[dict]) -> list[str]:
+    """Each model's file name, with its folder where two models share a name (a seed run's
+    fer_int8.tflite beside the shipped one), so tables and confusion files stay apart."""
+    paths = [Path(r["model"]) for r in variants]
+    names = [p.name for p in set(paths)]   # a model with and without --tta is one model
+    return [f"{p.parent.name}/{p.name}" if names.count(p.name) > 1 else p.name for p in paths]
 
 
-def _variant_name(row) -> str:
-    return f"{Path(row['model']).stem} ({row['kind']})"
+def _file_stem(row, short: str) -> str:
+    return Path(short.replace("/", "_")).stem + ("_tta" if row.get("tta") else "")
+
+
+def _variant_name(row, short: str) -> str:
+    return f"{Path(short).with_suffix('')} ({row['kind']})"
 
 
 def markdown(result: dict) -> str:
@@ -188,19 +196,20 @@ def markdown(result: dict) -> str:
              f"{result['variants'][0]['threads']} thread(s), after warm-up.", "",
              "| model | kind | size (KB) | params | top-1 | macro-F1 | p50 ms | p95 ms | img/s (batched) | agreement |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in result["variants"]:
+    shorts = _short_names(result["variants"])
+    for r, short in zip(result["variants"], shorts):
         lines.append(
-            f"| `{Path(r['model']).name}` | {r['kind']} | {r['size_bytes'] / 1024:.0f} | "
+            f"| `{short}` | {r['kind']} | {r['size_bytes'] / 1024:.0f} | "
             f"{r['params'] if r['params'] is not None else '—'} | {r['top1']:.2%} | "
             f"{r['macro_f1']:.4f} | {r['latency_ms']['p50']:.3f} | {r['latency_ms']['p95']:.3f} | "
             f"{r['throughput_ips']:.0f} | {r['agreement_with_reference']:.2%} |")
     lines += ["", "## Per-class accuracy (recall)", "",
               "| model | " + " | ".join(LABELS) + " |", "|---|" + "---:|" * len(LABELS)]
-    for r in result["variants"]:
+    for r, short in zip(result["variants"], shorts):
         pc = r["per_class_accuracy"]
-        lines.append(f"| {_variant_name(r)} | " + " | ".join(f"{pc[l]:.2%}" for l in LABELS) + " |")
-    for r in result["variants"]:
-        lines += ["", f"## Confusion matrix: {_variant_name(r)} (rows true, columns predicted)", "",
+        lines.append(f"| {_variant_name(r, short)} | " + " | ".join(f"{pc[l]:.2%}" for l in LABELS) + " |")
+    for r, short in zip(result["variants"], shorts):
+        lines += ["", f"## Confusion matrix: {_variant_name(r, short)} (rows true, columns predicted)", "",
                   "| | " + " | ".join(LABELS) + " |", "|---|" + "---:|" * len(LABELS)]
         for lab, row in zip(LABELS, r["confusion_matrix"]):
             lines.append(f"| **{lab}** | " + " | ".join(str(v) for v in row) + " |")
@@ -213,8 +222,8 @@ def write_reports(result: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "report.json", result)
     write_text(out / "report.md", markdown(result))
-    for r in result["variants"]:
+    for r, short in zip(result["variants"], _short_names(result["variants"])):
         report.plot_confusion(r["confusion_matrix"],
-                              f"{_variant_name(r)} — {result['split']} top-1 {r['top1']:.2%}",
-                              out / f"confusion_{_file_stem(r)}.png")
+                              f"{_variant_name(r, short)} — {result['split']} top-1 {r['top1']:.2%}",
+                              out / f"confusion_{_file_stem(r, short)}.png")
     report.plot_tradeoff(result["variants"], out / "tradeoff.png")

@@ -233,3 +233,22 @@ def test_evaluate_tta_adds_flip_averaged_rows(workdir, tmp_path):
     assert tta["top1"] == pytest.approx(float((mean.argmax(1) == sp.y).mean()))
     assert (tmp_path / "rep" / "confusion_fer_float32_tta.png").exists()
     assert "float32+tta" in (tmp_path / "rep" / "report.md").read_text()
+
+def test_models_sharing_a_file_name_get_their_folder_in_tables_and_files(tmp_path):
+    from fer_edge.edge.preprocessing import LABELS
+    from fer_edge.evaluate import write_reports
+
+    def row(model):
+        return {"model": model, "kind": "int8", "tta": False, "size_bytes": 1024, "params": 10,
+                "top1": 0.5, "macro_f1": 0.5, "latency_ms": {"p50": 1.0, "p95": 1.0},
+                "threads": 1, "throughput_ips": 1.0, "agreement_with_reference": 1.0,
+                "per_class_accuracy": {lab: 0.5 for lab in LABELS},
+                "confusion_matrix": [[1] * len(LABELS)] * len(LABELS)}
+
+    result = {"split": "test", "n": 7, "reference": "a", "variants": [
+        row("runs/seed/fer_int8.tflite"), row("models/fer_int8.tflite"), row("models/x.keras")]}
+    write_reports(result, tmp_path)
+    assert {p.name for p in tmp_path.glob("confusion_*.png")} == {
+        "confusion_seed_fer_int8.png", "confusion_models_fer_int8.png", "confusion_x.png"}
+    md = (tmp_path / "report.md").read_text()
+    assert "| `seed/fer_int8.tflite` |" in md and "| `x.keras` |" in md

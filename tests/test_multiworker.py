@@ -50,6 +50,11 @@ def two_workers(tmp_path, *args) -> list[subprocess.CompletedProcess]:
     return done
 
 
+def both_ok(chief, worker) -> None:
+    assert chief.returncode == 0 and worker.returncode == 0, \
+        chief.stderr[-1500:] + worker.stderr[-1500:]
+
+
 def epoch_lines(out: str) -> list[str]:
     # "Epoch 1/1 - 6s - accuracy: ..." without the seconds, which differ between workers
     return [re.sub(r" - \d+s - ", " - ", line) for line in out.splitlines()
@@ -60,7 +65,7 @@ def test_two_workers_train_tiny_then_resume(synth_data, tmp_path):
     out = tmp_path / "run"
     worker, chief = two_workers(tmp_path, "--data", synth_data, "--arch", "tiny", "--out", out,
                                 "--epochs", "1", "--track-test")
-    assert chief.returncode == 0 and worker.returncode == 0, chief.stderr[-1500:] + worker.stderr[-1500:]
+    both_ok(chief, worker)
     assert "worker 0 of 2 machines (chief: writes the run folder)" in chief.stderr
     assert "worker 1 of 2 machines" in worker.stderr
     # the same weights and statistics on both: the same metrics, to the printed digit
@@ -71,7 +76,7 @@ def test_two_workers_train_tiny_then_resume(synth_data, tmp_path):
     assert len((out / "history.csv").read_text().strip().splitlines()) == 2  # header + epoch 1
 
     worker, chief = two_workers(tmp_path, "--out", out, "--resume", "--epochs", "2")
-    assert chief.returncode == 0 and worker.returncode == 0, chief.stderr[-1500:] + worker.stderr[-1500:]
+    both_ok(chief, worker)
     assert f"resuming {out} at epoch 2" in chief.stdout
     assert epoch_lines(chief.stdout) == epoch_lines(worker.stdout) != []
     rows = (out / "history.csv").read_text().strip().splitlines()[1:]
@@ -120,6 +125,6 @@ def test_two_workers_stop_together_on_the_time_budget(synth_data, tmp_path):
     out = tmp_path / "run"
     worker, chief = two_workers(tmp_path, "--data", synth_data, "--arch", "tiny", "--out", out,
                                 "--epochs", "20", "--time-budget", "1s")
-    assert chief.returncode == 0 and worker.returncode == 0, chief.stderr[-1500:] + worker.stderr[-1500:]
+    both_ok(chief, worker)
     assert "time budget: stopping after epoch 1" in chief.stdout
     assert len(epoch_lines(chief.stdout)) == len(epoch_lines(worker.stdout)) == 1
