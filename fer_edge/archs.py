@@ -155,7 +155,7 @@ _TEACHER_RECIPE = {**_EDGE_RECIPE, "epochs": 60, "batch_size": 128, "weight_deca
 
 
 @register("teacher_vgg_xl", "Large VGG-style teacher for accelerator machines: two 3x3 convs at "
-          "each of 48/24/12/6 px, 64-128-256-512 channels (4.7M parameters, ~0.46G MACs).",
+          "each of 48/24/12/6 px, 64-128-256-512 channels (4.7M parameters, 0.47G MACs).",
           **_TEACHER_RECIPE)
 def teacher_vgg_xl(x):
     return _vgg(x, widths=(64, 128, 256, 512), convs_per_stage=(2, 2, 2, 2), dropout=0.5)
@@ -177,7 +177,7 @@ def _basic_block(x, filters, strides):
 
 @register("teacher_resnet", "ResNet-18-style teacher for accelerator machines: a 3x3 stem at "
           "48 px, two basic blocks at each of 48/24/12/6 px, 64-128-256-512 channels "
-          "(11.2M parameters, ~1.8G MACs).",
+          "(11.2M parameters, 1.25G MACs).",
           **_TEACHER_RECIPE)
 def teacher_resnet(x):
     x = _cbr(x, 64)
@@ -187,7 +187,7 @@ def teacher_resnet(x):
     return _head(x, 0.3)
 
 
-@register("edge_fast_s", "The fast shipped model's CNN: edge_fast at about half its MACs, "
+@register("edge_fast_s", "A candidate for the fast model: edge_fast at half its MACs, "
           "stages 16-32-64-192 (0.17M parameters, 15M MACs).",
           **{**_EDGE_RECIPE, "epochs": 70})
 def edge_fast_s(x):
