@@ -270,10 +270,10 @@ def wait_for_epochs(run_dir: Path, timeout: float = 900) -> int:
 
 def _fast_math() -> None:
     """cuDNN autotuning and TF32 matrix products on NVIDIA GPUs (torch backend)."""
-    try:
-        import torch
-    except ImportError:
+    if _keras().backend.backend() != "torch":
         return
+    import torch
+
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
@@ -284,13 +284,18 @@ def predict(model, x, batch_size: int = 1024) -> np.ndarray:
 
 
 def device_name() -> str:
-    try:
+    backend = _keras().backend.backend()
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        if device.platform != "cpu":
+            return device.device_kind
+    elif backend == "torch":
         import torch
 
         if torch.cuda.is_available():
             return torch.cuda.get_device_name(0)
-    except ImportError:
-        pass
     return platform.processor() or platform.machine()
 
 
@@ -304,7 +309,7 @@ def run(packed: str, arch: str, out: str, time_budget: float | None = None,
     same student without its teacher; waits for RUN's epochs.json.
     """
     keras = _keras()
-    from fer_edge import archs, optim
+    from fer_edge import archs, distill, optim
     from fer_edge.train import class_weights, resolve_options
 
     if match_epochs:
@@ -318,7 +323,7 @@ def run(packed: str, arch: str, out: str, time_budget: float | None = None,
     (x, y), (xv, yv) = data["train"], data["val"]
     test = data.get("test")
     teachers = [keras.saving.load_model(p, compile=False)
-                for p in (opts["teacher"].split(",") if opts["teacher"] else [])]
+                for p in distill.teacher_paths(opts["teacher"])]
 
     student = archs.build(arch)
     ref = {"student": student}
