@@ -18,7 +18,6 @@ def main(backend: str = "torch", arch: str = "edge_fast", batch: int = 128, step
     os.environ["KERAS_BACKEND"] = backend
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import keras
     import numpy as np
 
     import train as gt
