@@ -61,8 +61,8 @@ def main(data: str, out: str) -> None:
     ds = fdata.load(data)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    meta = {"fingerprint": ds.fingerprint, "labels_order": "fer_edge.edge.preprocessing.LABELS",
-            "splits": {}}
+    meta = {"fingerprint": ds.fingerprint, "source": str(data),
+            "labels_order": "fer_edge.edge.preprocessing.LABELS", "splits": {}}
     for split in ("train", "val", "test"):
         s = ds.split(split)
         x = s.x.reshape(len(s), SIDE, SIDE)

@@ -15,10 +15,11 @@ eager torch there, gpu/README.md):
   ReduceLROnPlateau on val loss for the 'decay' schedule. Test is scored each epoch for the curve
   only (`test_accuracy` in history.csv), never for a choice.
 
-What it writes (`--out`): best.keras (the student alone, loadable by TensorFlow's Keras),
-history.csv, config.json (the options, the epochs actually run, seconds, device), and
-probs_{val,test}.npy (the best checkpoint's probabilities, so reports are drawn where TensorFlow
-is).
+What it writes (`--out`): the run folder as `fer-edge train` leaves it, so `fer-edge export`,
+`evaluate` and `card` (and a student's card, of its teachers) read it alike: best.keras (the
+student alone, loadable by TensorFlow's Keras), history.csv, config.json (the options, the epochs
+actually run, the command, device and backend), metrics.json (val and test of best.keras),
+state.json; and probs_{val,test}.npy, the best checkpoint's probabilities.
 `--time-budget` fits the epochs to the time: after the second epoch (the first pays for
 compiling) the run is shortened to what the budget allows and the cosine schedule ends with it,
 so the same run reproduces with `--epochs N` (config.json's `epochs`) and no budget.
@@ -339,23 +340,51 @@ def run(packed: str, arch: str, out: str, time_budget: float | None = None,
                 callbacks=callbacks(folder, opts, ref, test, time_budget, steps))
     seconds = time.time() - t0
 
-    best = keras.saving.load_model(folder / "best.keras", compile=False)
-    result = {"arch": arch, "options": opts, "seconds": round(seconds, 1),
-              "device": device_name(), "backend": keras.backend.backend(),
-              "keras": keras.__version__, "params": int(best.count_params()),
-              "packed": json.loads((Path(packed) / "meta.json").read_text())["fingerprint"],
-              "limit": limit}
-    for name, (xs, ys) in (("val", (xv, yv)), *([("test", test)] if test else [])):
-        for flip in (False, True):
-            p = predict(best, xs)
-            if flip:
-                p = (p + predict(best, xs[:, :, ::-1])) / 2
-            else:
-                np.save(folder / f"probs_{name}.npy", p.astype(np.float32))
-            result[f"{name}_accuracy{'_flip' if flip else ''}"] = float((p.argmax(1) == ys).mean())
-    (folder / "config.json").write_text(json.dumps(result, indent=1, default=str))
-    print(json.dumps({k: v for k, v in result.items() if k != "options"}), flush=True)
-    return result
+    splits = {"val": (xv, yv), **({"test": test} if test else {})}
+    return write_run_files(folder, opts, packed, limit, seconds, splits)
+
+
+def write_run_files(folder: Path, opts: dict, packed: str, limit, seconds: float,
+                    splits: dict) -> dict:
+    """The run folder as `fer-edge train` leaves it (config.json, metrics.json, state.json, read
+    by `fer_edge.runs.RunFolder`, so export, evaluate and card take GPU runs and teachers alike),
+    plus probs_{split}.npy of the best checkpoint."""
+    keras = _keras()
+    from fer_edge import distill, report
+    from fer_edge.runs import RunFolder
+
+    run = RunFolder(folder)
+    best = keras.saving.load_model(run / RunFolder.BEST, compile=False)
+    meta = json.loads((Path(packed) / "meta.json").read_text())
+    metrics = {"arch": opts["arch"], "params": int(best.count_params()),
+               "epochs_done": len(run.history.read_text().strip().splitlines()) - 1,
+               "fit_seconds_this_call": round(seconds, 1), "splits": {},
+               "selected": RunFolder.BEST}
+    for name, (x, y) in splits.items():
+        p = predict(best, x)
+        np.save(folder / f"probs_{name}.npy", p.astype(np.float32))
+        flipped = (p + predict(best, x[:, :, ::-1])) / 2
+        metrics["splits"][name] = {**report.summary(y, p.argmax(1)),
+                                   "top1_flip": float((flipped.argmax(1) == y).mean())}
+    backend = keras.backend.backend()
+    teachers = distill.teacher_paths(opts["teacher"])
+    if teachers:
+        opts["teacher_sha256"] = [distill.sha256(t) for t in teachers]
+    run.write_config({
+        "options": opts, "data": meta.get("source"), "data_fingerprint": meta["fingerprint"],
+        "limit": limit, "params": metrics["params"], "strategy": "default", "replicas": 1,
+        "versions": {"keras": keras.__version__, "backend": backend,
+                     backend: __import__(backend).__version__},
+        "device": device_name(), "packed": str(packed),
+        "command": f"KERAS_BACKEND={backend} python gpu/train.py " + " ".join(sys.argv[1:])})
+    run.write_metrics(metrics)
+    run.write_state({"epoch": metrics["epochs_done"], "train_seconds": round(seconds, 1),
+                     "best_val_accuracy": metrics["splits"]["val"]["top1"]})
+    print(json.dumps({"run": str(folder), "device": device_name(), "seconds": round(seconds, 1),
+                      **{f"{k}_top1": v["top1"] for k, v in metrics["splits"].items()},
+                      **{f"{k}_top1_flip": v["top1_flip"] for k, v in metrics["splits"].items()}}),
+          flush=True)
+    return metrics
 
 
 # ------------------------------------------------------------------ teacher ensembles

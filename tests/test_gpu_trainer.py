@@ -47,6 +47,21 @@ def test_teacher_student_twin_ensemble_and_weights(packed, tmp_path):
               "--teacher", teacher / "best.keras", "--temperature", "3")
     gpu_train("run", "--packed", packed, "--arch", "tiny", "--out", twin,
               "--match-epochs", student)
+    # the run folders are fer-edge's own: RunFolder answers, and the card tells the teacher's story
+    from fer_edge.card import _framework, _teachers
+    from fer_edge.runs import RunFolder
+
+    t_run = RunFolder(teacher)
+    assert t_run.metrics["splits"]["val"]["top1"] == pytest.approx(
+        float((np.load(teacher / "probs_val.npy").argmax(1) == pack.load(packed)["val"][1]).mean()))
+    assert t_run.epochs_done == 2 and t_run.metrics["epochs_done"] == 2
+    assert t_run.config["versions"]["backend"] == "tensorflow"
+    assert f"Keras {keras.__version__}" in _framework(t_run.config)
+    assert _framework({"versions": {"keras": "3.15.1", "backend": "jax", "jax": "0.11.2"},
+                       "device": "NVIDIA H200"}) == "Keras 3.15.1 on jax 0.11.2, NVIDIA H200"
+    line = _teachers(RunFolder(student).options)
+    assert "`tiny`" in line and "2 epochs" in line
+    assert f"trained by `KERAS_BACKEND=tensorflow python gpu/train.py run --packed {packed}" in line
     cfg = {p: json.loads((p / "config.json").read_text()) for p in (student, twin)}
     assert cfg[student]["options"]["teacher"] == str(teacher / "best.keras")
     assert cfg[student]["options"]["temperature"] == 3.0
