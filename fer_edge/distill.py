@@ -78,3 +78,27 @@ def add_to_stream(ds, opts: dict):
     w = float(opts["distill_weight"])
     return ds.map(lambda x, y, sw: (x, (1 - w) * y + w * targets(x), sw),
                   num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def ensemble_rows(probs: dict, labels: dict) -> list[dict]:
+    """Top-1 of every subset of teachers, averaged, with and without the mirror image.
+
+    probs[member][split] = (plain, mirrored) probabilities (N, 7); labels[split] = (N,) ints.
+    Returns rows {"members", "flip", split: top-1 ...}, so the teacher is chosen on val and
+    reported on test by whoever calls it (benchmarks/teachers.py, gpu/train.py ensemble)."""
+    from itertools import combinations
+
+    import numpy as np
+
+    members = list(probs)
+    rows = []
+    for k in range(1, len(members) + 1):
+        for combo in combinations(members, k):
+            for flip in (False, True):
+                row = {"members": list(combo), "flip": flip}
+                for split, y in labels.items():
+                    views = [(plain + mirrored) / 2 if flip else plain
+                             for plain, mirrored in (probs[m][split] for m in combo)]
+                    row[split] = round(float((np.mean(views, 0).argmax(1) == y).mean()), 4)
+                rows.append(row)
+    return rows

@@ -67,20 +67,31 @@ def make_dataset(split: fdata.Split, opts: dict, training: bool, weights=None):
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _warm_start(model, path) -> str:
-    """Copy the weights of the .keras model at `path` into `model` (same architecture); returns
-    the file's sha256, recorded in config.json so the run names exactly what it started from."""
+def _warm_start(model, path, opts: dict) -> None:
+    """Copy the weights of the .keras model at `path` into `model`: the same architecture as
+    they are, a wider one of the same layers slimmed (fer_edge/slim.py). Records the file's
+    sha256 (and the wider architecture) in `opts`, so config.json names what the run started
+    from."""
     import hashlib
 
     from .keras_io import load_keras
+    from .slim import slim_into
 
     src = load_keras(path)
-    mine, theirs = model.get_weights(), src.get_weights()
-    if src.name != model.name or [w.shape for w in mine] != [w.shape for w in theirs]:
-        raise FerEdgeError(f"--init {path}: a '{src.name}' model, not '{model.name}' "
-                           f"(the weights must match the architecture being trained)")
-    model.set_weights(theirs)
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    if src.name == model.name:
+        if [w.shape for w in model.get_weights()] != [w.shape for w in src.get_weights()]:
+            raise FerEdgeError(f"--init {path}: its weights do not match '{model.name}'")
+        model.set_weights(src.get_weights())
+    else:
+        try:
+            slim_into(src, model)
+        except FerEdgeError as e:
+            raise FerEdgeError(f"--init {path}: a '{src.name}' model, not '{model.name}' nor a "
+                               f"wider one of the same layers ({e})") from None
+        opts["init_slimmed_from"] = src.name
+        print(f"fer-edge: --init: '{model.name}' starts from the strongest channels of "
+              f"'{src.name}'", file=sys.stderr)
+    opts["init_sha256"] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _strategy(name: str | None, logical_cpus: int | None):
@@ -235,7 +246,7 @@ def build(s: Session):
                           label_smoothing=s.opts["label_smoothing"]),
                       metrics=["accuracy"])
         if s.opts["init"]:
-            s.opts["init_sha256"] = _warm_start(model, s.opts["init"])
+            _warm_start(model, s.opts["init"], s.opts)
     if s.opts["teacher"]:
         s.opts["teacher_sha256"] = [distill.sha256(p) for p in
                                     distill.teacher_paths(s.opts["teacher"])]

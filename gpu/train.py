@@ -394,28 +394,15 @@ def ensemble(packed: str, runs: str, out: str, limit: int | None = None):
     keras = _keras()
     data = load_packed(packed, limit)
     folders = [Path(r) for r in runs.split(",")]
-    probs: dict[str, dict[str, np.ndarray]] = {}
+    from fer_edge.distill import ensemble_rows
+
+    splits = [s for s in ("val", "test") if s in data]
+    probs = {}                       # run -> split -> (plain, mirrored) probabilities
     for f in folders:
         m = keras.saving.load_model(f / "best.keras", compile=False)
-        probs[f.name] = {f"{s}{'_flip' if fl else ''}":
-                         predict(m, data[s][0][:, :, ::-1] if fl else data[s][0])
-                         for s in ("val", "test") if s in data for fl in (False, True)}
-    from itertools import combinations
-
-    members = list(probs)
-    rows = {}
-    for k in range(1, len(members) + 1):
-        for combo in combinations(members, k):
-            row = {}
-            for s in ("val", "test"):
-                if s not in data:
-                    continue
-                y = data[s][1]
-                p = sum(probs[m][s] for m in combo) / k
-                pf = sum(probs[m][s] + probs[m][s + "_flip"] for m in combo) / (2 * k)
-                row[f"{s}_accuracy"] = float((p.argmax(1) == y).mean())
-                row[f"{s}_accuracy_flip"] = float((pf.argmax(1) == y).mean())
-            rows["+".join(combo)] = row
+        probs[f.name] = {s: (predict(m, data[s][0]), predict(m, data[s][0][:, :, ::-1]))
+                         for s in splits}
+    rows = ensemble_rows(probs, {s: data[s][1] for s in splits})
     Path(out).write_text(json.dumps(rows, indent=1))
     print(json.dumps(rows, indent=1), flush=True)
     return rows

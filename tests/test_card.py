@@ -67,3 +67,30 @@ def test_card_follows_a_chain_of_warm_restarts_and_ships_the_selected_swa_model(
     assert "epochs=70 (the rest as in the stage after it)" in text
     assert "fer-edge export --model " + str(three / "swa.keras") in text
     assert "weight average (SWA) of the last 42 epochs" in text and "67.89%" in text
+
+
+def test_card_with_a_fast_model_and_peer_latency(tmp_path):
+    from fer_edge.errors import FerEdgeError
+    import pytest
+
+    main = _run(tmp_path / "main", "fer-edge train --arch edge_fast --out MAIN")
+    (main / "best.keras").write_bytes(b"weights")
+    fast = _run(tmp_path / "fast", "fer-edge train --arch edge_fast_s --out FAST", arch="edge_fast_s",
+                init=str(main / "best.keras"), init_sha256="12" * 32, init_slimmed_from="edge_fast")
+    bench = {"command": "python benchmarks/peer_latency.py --models models/fer_int8.tflite",
+             "fer_version": "25.10.3", "threads": 1, "rounds": 7, "runs": 300,
+             "p50_ms": {"models/fer_int8.tflite": 0.16, "fer": 0.35},
+             "ratio_to_fer": {"models/fer_int8.tflite": 0.457}}
+    (tmp_path / "peer.json").write_text(json.dumps(bench))
+    text = write_card(main, REPORT, tmp_path / "card.md", "fer-edge train --out MAIN",
+                      fast_run=fast, fast_train_command="fer-edge train --out FAST",
+                      peer_latency=tmp_path / "peer.json").read_text()
+    section = text[text.index("## The fast model"):]
+    assert "`edge_fast_s`" in section and "strongest channels" in section
+    assert "wider `edge_fast` model" in section and "1212121212121212" in section
+    assert f"fer-edge export --model {fast}/best.keras --quantize int8" in section
+    assert "models/fer_fast_int8.tflite --out" in text   # evaluated beside the default
+    assert "| `fer_int8.tflite` | 0.160 | 0.46 |" in text and "| `fer` (its tflite) | 0.350 |" in text
+    assert bench["command"] in text
+    with pytest.raises(FerEdgeError, match="--fast-run and --fast-train-command go together"):
+        write_card(main, REPORT, tmp_path / "card2.md", "x", fast_run=fast)

@@ -1,5 +1,6 @@
 """The shipped card reproduces: every `fer-edge train` command it gives (the teachers' ones in its
-distillation bullets, then the warm-restart stages and the final run, oldest first) re-run for 2
+distillation bullets, then the warm-restart stages and the final runs, oldest first; the fast
+model's section after the default's) re-run for 2
 epochs on --limit 300, each later stage starting from the checkpoint the earlier one wrote.
 Slow (real training on FER2013): `FER_EDGE_DATA=../shared/fer2013 pytest -m slow`."""
 
@@ -25,7 +26,9 @@ def card_train_commands(text: str) -> list[list[str]]:
     teachers = re.findall(r"trained by `(fer-edge train [^`]+)`", text)
     block = [line.strip() for line in text.splitlines()
              if line.strip().startswith("fer-edge train ")]
-    return [shlex.split(c)[2:] for c in teachers + block]   # without "fer-edge train"
+    # A stage the fast model's section repeats (the default run it is slimmed from) runs once.
+    unique = list(dict.fromkeys(teachers + block))
+    return [shlex.split(c)[2:] for c in unique]   # without "fer-edge train"
 
 
 def quick(argv: list[str], out: Path, produced: dict[str, Path]) -> list[str]:

@@ -87,3 +87,18 @@ def test_a_teacher_must_be_an_emotion_model(synth_data, tmp_path):
     bad.save(tmp_path / "three.keras")
     with pytest.raises(FerEdgeError, match="not a fer-edge emotion model"):
         distill.load_teachers([str(tmp_path / "three.keras")])
+
+
+def test_ensemble_rows_average_members_and_their_mirror_images():
+    from fer_edge.distill import ensemble_rows
+
+    y = {"val": np.array([0, 1])}
+    eye = np.eye(7, dtype=np.float32)
+    probs = {"a": {"val": (eye[[0, 2]], eye[[0, 1]])},     # right on face 1 only when mirrored
+             "b": {"val": (eye[[3, 1]], eye[[3, 1]])}}     # wrong on face 0
+    rows = {(tuple(r["members"]), r["flip"]): r["val"] for r in ensemble_rows(probs, y)}
+    assert rows[(("a",), False)] == 0.5 and rows[(("a",), True)] == 1.0
+    assert rows[(("b",), False)] == 0.5
+    # a+b, no flip: face 0 ties 0 vs 3 (argmax picks 0), face 1 ties 2 vs 1 (argmax picks 1)
+    assert rows[(("a", "b"), False)] == 1.0
+    assert len(rows) == 6

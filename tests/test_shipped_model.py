@@ -36,6 +36,12 @@ def test_shipped_files_are_the_edge_models_the_card_describes():
     row = _card_row("fer_int8.tflite")
     assert f"{row['top1']:.2%}" in card and f"{row['macro_f1']:.4f}" in card
     assert row["size_bytes"] == int8.stat().st_size  # the card speaks of these very files
+    fast = MODELS / defaults.SHIPPED_MODELS["fast"]
+    if fast.exists():   # the fast model: its own section of the card, its row in the report
+        assert tflite_meta.read(fast.read_bytes())["quantize"] == "int8"
+        row = _card_row(fast.name)
+        assert "## The fast model" in card and f"{row['top1']:.2%}" in card
+        assert row["size_bytes"] == fast.stat().st_size
 
 
 def test_classify_without_model_uses_the_shipped_one():
@@ -51,14 +57,14 @@ def test_classify_without_model_uses_the_shipped_one():
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("FER_EDGE_DATA"),
                     reason="FER_EDGE_DATA is not set (the real FER2013 folder tree)")
-def test_shipped_int8_reproduces_the_card_on_privatetest():
+def test_shipped_models_reproduce_the_card_on_privatetest():
     from fer_edge.evaluate import evaluate
 
-    result = evaluate([defaults.default_model()], data=os.environ["FER_EDGE_DATA"], split="test",
-                      latency_runs=20)
-    got = result["variants"][0]
+    shipped = [MODELS / f for f in defaults.SHIPPED_MODELS.values() if (MODELS / f).exists()]
+    result = evaluate(shipped, data=os.environ["FER_EDGE_DATA"], split="test", latency_runs=20)
     assert result["n"] == 3589
-    assert abs(got["top1"] - _card_row("fer_int8.tflite")["top1"]) <= 0.001
+    for path, got in zip(shipped, result["variants"]):
+        assert abs(got["top1"] - _card_row(path.name)["top1"]) <= 0.001, path.name
 
 
 def test_models_list_shows_the_shipped_models_with_their_report_figures(capsys):

@@ -151,7 +151,7 @@ def test_init_warm_starts_from_a_trained_model_and_rejects_another_architecture(
     cfg = json.loads((tmp_path / "b" / "config.json").read_text())
     assert cfg["options"]["init"].endswith("best.keras")
     assert len(cfg["options"]["init_sha256"]) == 64
-    with pytest.raises(FerEdgeError, match="not 'edge_vgg_s'"):
+    with pytest.raises(FerEdgeError, match="not .edge_vgg_s. nor a wider one"):
         train(synth_data, arch="edge_vgg_s", out=tmp_path / "d", epochs=1,
               init=str(tmp_path / "a" / "best.keras"), verbose=0)
 
@@ -210,3 +210,43 @@ def test_resume_takes_data_and_options_from_the_run(synth_data, tmp_path, capsys
     metrics = train(out=out, resume=True, epochs=2, verbose=0)
     assert metrics["epochs_done"] == 2
     assert len((out / "history.csv").read_text().strip().splitlines()) == 1 + 2
+
+
+def test_init_from_a_wider_model_keeps_its_strongest_channels(synth_data, tmp_path):
+    import keras
+
+    from fer_edge import archs
+    from fer_edge.slim import slim_into
+
+    wide, narrow = archs.build("edge_fast"), archs.build("edge_fast_s")
+    rng = np.random.default_rng(0)
+    for layer in wide.layers:   # distinct BN scales, so the ranking is defined
+        if isinstance(layer, keras.layers.BatchNormalization):
+            w = layer.get_weights()
+            w[0] = rng.uniform(0.1, 2.0, w[0].shape).astype("float32")
+            layer.set_weights(w)
+    slim_into(wide, narrow)
+    bns = [l for l in wide.layers if isinstance(l, keras.layers.BatchNormalization)]
+    convs = [(l, n) for l, n in zip(wide.layers, narrow.layers)
+             if isinstance(l, keras.layers.Conv2D)]
+    # Second conv (48 -> 32 channels): its kept outputs are the 32 largest |gamma| of its BN,
+    # and its inputs are the first conv's kept channels (all 16: same width).
+    gamma = bns[1].get_weights()[0]
+    kept = np.sort(np.argsort(-gamma)[:32])
+    np.testing.assert_array_equal(convs[1][1].get_weights()[0], convs[1][0].get_weights()[0][..., kept])
+    kept3 = np.sort(np.argsort(-bns[2].get_weights()[0])[:64])
+    np.testing.assert_array_equal(convs[2][1].get_weights()[0],
+                                  convs[2][0].get_weights()[0][:, :, kept, :][..., kept3])
+    # The head reads the last conv's kept channels.
+    last = np.sort(np.argsort(-bns[-1].get_weights()[0])[:192])
+    np.testing.assert_array_equal(narrow.layers[-1].get_weights()[0],
+                                  wide.layers[-1].get_weights()[0][last])
+    with pytest.raises(FerEdgeError, match="not narrower than 'edge_fast_s'"):
+        slim_into(narrow, wide)
+    with pytest.raises(FerEdgeError, match="differ in their layers"):
+        slim_into(wide, archs.build("edge_vgg_s"))
+    wide.save(tmp_path / "wide.keras")
+    train(synth_data, arch="edge_fast_s", out=tmp_path / "s", epochs=1, batch_size=64,
+          init=str(tmp_path / "wide.keras"), verbose=0)
+    cfg = json.loads((tmp_path / "s" / "config.json").read_text())
+    assert cfg["options"]["init_slimmed_from"] == "edge_fast"
