@@ -116,7 +116,9 @@ def _teachers(opts: dict) -> str:
             lines.append(line + ": the run that made it is not recorded beside it.\n")
             continue
         metrics = run.metrics_if_done
-        val = metrics.get("splits", {}).get("val", {}).get("top1")
+        # The val of the checkpoint the path names: the weight average's, or the best epoch's.
+        named = metrics.get("swa", {}) if Path(path).name == "swa.keras" else metrics
+        val = named.get("splits", {}).get("val", {}).get("top1")
         figures = f"val top-1 {val:.2%}, " if val is not None else ""
         lines.append(line + f": `{run.options['arch']}`, {figures}"
                      f"{metrics.get('epochs_done', '?')} epochs, trained by "

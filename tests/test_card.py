@@ -94,3 +94,17 @@ def test_card_with_a_fast_model_and_peer_latency(tmp_path):
     assert bench["command"] in text
     with pytest.raises(FerEdgeError, match="--fast-run and --fast-train-command go together"):
         write_card(main, REPORT, tmp_path / "card2.md", "x", fast_run=fast)
+
+
+def test_a_teacher_bullet_gives_the_val_of_the_checkpoint_it_names(tmp_path):
+    from fer_edge.card import _teachers
+
+    teacher = _run(tmp_path / "t", "fer-edge train --arch edge_fast --out T")
+    metrics = json.loads((teacher / "metrics.json").read_text())
+    metrics["splits"]["val"]["top1"] = 0.6729
+    metrics["swa"] = {"epochs_averaged": 8, "splits": {"val": {"top1": 0.6793}}}
+    (teacher / "metrics.json").write_text(json.dumps(metrics))
+    swa, best = teacher / "swa.keras", teacher / "best.keras"
+    text = _teachers({"teacher": f"{swa},{best}", "teacher_sha256": ["aa" * 32, "bb" * 32]})
+    assert f"`{swa}` (sha256 `aaaaaaaaaaaaaaaa…`): `edge_fast`, val top-1 67.93%" in text
+    assert f"`{best}` (sha256 `bbbbbbbbbbbbbbbb…`): `edge_fast`, val top-1 67.29%" in text
