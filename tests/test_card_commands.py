@@ -26,9 +26,30 @@ def card_train_commands(text: str) -> list[list[str]]:
     teachers = re.findall(r"trained by `(fer-edge train [^`]+)`", text)
     block = [line.strip() for line in text.splitlines()
              if line.strip().startswith("fer-edge train ")]
-    # A stage the fast model's section repeats (the default run it is slimmed from) runs once.
-    unique = list(dict.fromkeys(teachers + block))
-    return [shlex.split(c)[2:] for c in unique]   # without "fer-edge train"
+    # A command the card gives twice (a teacher that is also a warm-restart stage) runs once.
+    # Without "fer-edge train"; a leading ~ expanded as the shell would.
+    unique = [[os.path.expanduser(a) for a in shlex.split(c)[2:]]
+              for c in dict.fromkeys(teachers + block)]
+    return in_dependency_order(unique)
+
+
+def _value(argv: list[str], flag: str) -> str | None:
+    return argv[argv.index(flag) + 1] if flag in argv else None
+
+
+
+def in_dependency_order(commands: list[list[str]]) -> list[list[str]]:
+    """Each command after those whose --out folder holds its --init or --teacher files."""
+    out_of = {str(Path(_value(c, "--out"))): c for c in commands if _value(c, "--out")}
+    def needs(c):
+        files = [_value(c, "--init")] + (_value(c, "--teacher") or "").split(",")
+        return {str(Path(f).parent) for f in files if f} & set(out_of) - {_value(c, "--out")}
+    ordered, done = [], set()
+    while len(ordered) < len(commands):
+        ready = next(c for c in commands if c not in ordered and needs(c) <= done)
+        ordered.append(ready)
+        done.add(str(Path(_value(ready, "--out"))))
+    return ordered
 
 
 def quick(argv: list[str], out: Path, produced: dict[str, Path]) -> list[str]:
@@ -85,3 +106,16 @@ def test_card_commands_are_found_and_made_quick(monkeypatch):
     argv = quick(teacher, Path("/tmp/stage0"), {})
     assert argv[argv.index("--swa-start") + 1] == "1" and "--time-budget" not in argv
     assert argv[argv.index("--epochs") + 1] == "2"
+
+
+def test_card_commands_run_after_the_runs_they_start_from():
+    text = ("- Distilled ...:\n  - `runs/t/swa.keras` (sha256 `x…`): trained by "
+            "`fer-edge train --arch teacher_vgg --out runs/t`.\n"
+            "  - `runs/b/swa.keras` (sha256 `y…`): trained by "
+            "`fer-edge train --arch edge_fast --init runs/a/best.keras --out runs/b`.\n"
+            "      fer-edge train --arch edge_fast --out runs/a\n"
+            "      fer-edge train --arch edge_fast --init runs/a/best.keras --out runs/b\n"
+            "      fer-edge train --arch edge_fast --init runs/b/swa.keras "
+            "--teacher runs/t/swa.keras,runs/b/swa.keras --out runs/c\n")
+    outs = [argv[argv.index("--out") + 1] for argv in card_train_commands(text)]
+    assert outs == ["runs/t", "runs/a", "runs/b", "runs/c"]
