@@ -37,10 +37,10 @@ def _value(argv: list[str], flag: str) -> str | None:
     return argv[argv.index(flag) + 1] if flag in argv else None
 
 
-
 def in_dependency_order(commands: list[list[str]]) -> list[list[str]]:
     """Each command after those whose --out folder holds its --init or --teacher files."""
     out_of = {str(Path(_value(c, "--out"))): c for c in commands if _value(c, "--out")}
+
     def needs(c):
         files = [_value(c, "--init")] + (_value(c, "--teacher") or "").split(",")
         return {str(Path(f).parent) for f in files if f} & set(out_of) - {_value(c, "--out")}
