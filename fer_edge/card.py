@@ -208,8 +208,8 @@ def write_card(run, report, out, train_command: str, fast_run=None,
     opts, chosen = main["opts"], main["chosen"]
     fast = ""
     if cfg.fast_run:
-        fast = _fast_section(_training(RunFolder(cfg.fast_run), cfg.fast_train_command),
-                             RunFolder(cfg.fast_run))
+        fast_folder = RunFolder(cfg.fast_run)
+        fast = _fast_section(_training(fast_folder, cfg.fast_train_command), fast_folder)
     evaluated = " models/fer_fast_int8.tflite" if fast else ""
     peers = _peer_section(Path(cfg.peer_latency)) if cfg.peer_latency else ""
     rel = lambda p: Path(p).name  # noqa: E731

@@ -72,16 +72,15 @@ def _warm_start(model, path, opts: dict) -> None:
     they are, a wider one of the same layers slimmed (fer_edge/slim.py). Records the file's
     sha256 (and the wider architecture) in `opts`, so config.json names what the run started
     from."""
-    import hashlib
-
     from .keras_io import load_keras
     from .slim import slim_into
 
     src = load_keras(path)
     if src.name == model.name:
-        if [w.shape for w in model.get_weights()] != [w.shape for w in src.get_weights()]:
+        theirs = src.get_weights()
+        if [w.shape for w in model.get_weights()] != [w.shape for w in theirs]:
             raise FerEdgeError(f"--init {path}: its weights do not match '{model.name}'")
-        model.set_weights(src.get_weights())
+        model.set_weights(theirs)
     else:
         try:
             slim_into(src, model)
@@ -91,7 +90,7 @@ def _warm_start(model, path, opts: dict) -> None:
         opts["init_slimmed_from"] = src.name
         print(f"fer-edge: --init: '{model.name}' starts from the strongest channels of "
               f"'{src.name}'", file=sys.stderr)
-    opts["init_sha256"] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    opts["init_sha256"] = distill.sha256(path)
 
 
 def _strategy(name: str | None, logical_cpus: int | None):

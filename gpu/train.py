@@ -366,7 +366,7 @@ def write_run_files(folder: Path, opts: dict, packed: str, limit, seconds: float
         flipped = (p + predict(best, x[:, :, ::-1])) / 2
         metrics["splits"][name] = {**report.summary(y, p.argmax(1)),
                                    "top1_flip": float((flipped.argmax(1) == y).mean())}
-    backend = keras.backend.backend()
+    backend, device = keras.backend.backend(), device_name()
     teachers = distill.teacher_paths(opts["teacher"])
     if teachers:
         opts["teacher_sha256"] = [distill.sha256(t) for t in teachers]
@@ -375,12 +375,12 @@ def write_run_files(folder: Path, opts: dict, packed: str, limit, seconds: float
         "limit": limit, "params": metrics["params"], "strategy": "default", "replicas": 1,
         "versions": {"keras": keras.__version__, "backend": backend,
                      backend: __import__(backend).__version__},
-        "device": device_name(), "packed": str(packed),
+        "device": device, "packed": str(packed),
         "command": f"KERAS_BACKEND={backend} python gpu/train.py " + " ".join(sys.argv[1:])})
     run.write_metrics(metrics)
     run.write_state({"epoch": metrics["epochs_done"], "train_seconds": round(seconds, 1),
                      "best_val_accuracy": metrics["splits"]["val"]["top1"]})
-    print(json.dumps({"run": str(folder), "device": device_name(), "seconds": round(seconds, 1),
+    print(json.dumps({"run": str(folder), "device": device, "seconds": round(seconds, 1),
                       **{f"{k}_top1": v["top1"] for k, v in metrics["splits"].items()},
                       **{f"{k}_top1_flip": v["top1_flip"] for k, v in metrics["splits"].items()}}),
           flush=True)
