@@ -1,8 +1,14 @@
-"""Cost of each registered architecture before training it: parameters, MACs, training images/s
-(Keras, batch 64, no augmentation, this machine's threads) and int8 TFLite latency (LiteRT, batch 1,
-1 thread). The issue's rule: measure images/s before you choose. Prints JSON.
+"""Cost of each architecture before training it: parameters, MACs, training images/s (Keras,
+batch 64, no augmentation, this machine's threads) and int8 TFLite latency (LiteRT, batch 1,
+1 thread, all the architectures timed in interleaved rounds, benchmarks/interleave.py; ratios to
+the first one). The issue's rule: measure before you choose. Prints JSON.
 
     python benchmarks/arch_speed.py --names edge_vgg,edge_vgg_s [--steps 30] [--out speed.json]
+    python benchmarks/arch_speed.py --names edge_fast,widths=16-48-72-256 --train False
+
+A name is a registered architecture or `widths=A-B-C-D`: edge_fast's layout (one conv at 48, 24
+and 6 px, two at 12 px) with those channel counts, to probe widths before registering one.
+Weights do not change int8 speed, so untrained models calibrated on noise time as trained ones.
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
-from fer_edge import archs, defaults, evaluate  # noqa: E402
+from interleave import interleaved_ms  # noqa: E402
+from fer_edge import archs  # noqa: E402
 from fer_edge.converters import tflite as converter  # noqa: E402
 from fer_edge.edge.fileio import write_json  # noqa: E402
 from fer_edge.edge.preprocessing import IMG_SIZE, NUM_CLASSES  # noqa: E402
@@ -55,32 +63,49 @@ def train_speed(model, steps: int, batch: int = 64) -> float:
     return steps * batch / (time.perf_counter() - t)
 
 
-def int8_latency_ms(model, runs: int) -> float:
-    """evaluate's own p50 (batch 1, 1 thread); weights do not change int8 speed, so an untrained
-    model calibrated on noise times the same as the trained one."""
+def build(name: str):
+    """A registered architecture, or edge_fast's layout at the widths `widths=A-B-C-D` gives."""
+    if not name.startswith("widths="):
+        return archs.build(name)
+    import keras
+
+    widths = tuple(int(w) for w in name.split("=", 1)[1].split("-"))
+    x = keras.Input((IMG_SIZE, IMG_SIZE, 1))
+    return keras.Model(x, archs._vgg(x, widths, (1, 1, 2, 1)[:len(widths)], dropout=0.3))
+
+
+def int8_file(model, folder: Path, name: str) -> Path:
     rng = np.random.default_rng(0)
     calib = rng.integers(0, 256, (64, IMG_SIZE, IMG_SIZE)).astype("uint8")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "m.tflite"
-        path.write_bytes(converter.convert(model, "int8", calib))
-        stats = evaluate.latency_ms(evaluate.load_variant(path, threads=1), calib[0], runs,
-                                    defaults.EVAL_WARMUP)
-    return stats["p50"]
+    path = folder / f"{name.replace('=', '_')}.tflite"
+    path.write_bytes(converter.convert(model, "int8", calib))
+    return path
 
 
-def main(names="edge_vgg", steps: int = 30, runs: int = 500, out: str = None):
-    """names: comma-separated registry names."""
+def main(names="edge_vgg", steps: int = 30, rounds: int = 7, runs: int = 300,
+         train: bool = True, out: str = None):
+    """names: comma-separated architecture names (see above); train: also time training."""
     names = names if isinstance(names, (list, tuple)) else str(names).split(",")
-    rows = []
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {}
+        for name in names:
+            model = build(name)
+            files[name] = int8_file(model, Path(tmp), name)
+            rows[name] = {"arch": name, "params": model.count_params(), "macs": macs(model),
+                          "int8_bytes": files[name].stat().st_size}
+            if train:
+                rows[name]["train_images_per_s"] = round(train_speed(model, steps), 1)
+        p50, _ = interleaved_ms(files, rounds, runs)
+    first = p50[names[0]]
     for name in names:
-        model = archs.build(name)
-        row = {"arch": name, "params": model.count_params(), "macs": macs(model),
-               "int8_p50_ms": round(int8_latency_ms(model, runs), 3),
-               "train_images_per_s": round(train_speed(model, steps), 1)}
-        print(json.dumps(row), flush=True)
-        rows.append(row)
+        rows[name].update(int8_p50_ms=round(p50[name], 4),
+                          int8_ratio_to_first=round(p50[name] / first, 3))
+        print(json.dumps(rows[name]), flush=True)
     if out:
-        write_json(Path(out), rows)
+        write_json(Path(out), {"command": " ".join(["python", "benchmarks/arch_speed.py",
+                                                    *sys.argv[1:]]),
+                               "rounds": rounds, "runs": runs, "archs": list(rows.values())})
 
 
 if __name__ == "__main__":

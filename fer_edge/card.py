@@ -48,11 +48,13 @@ RECIPE_KEYS = ("epochs", "batch_size", "learning_rate", "schedule", "warmup_epoc
 
 
 def _command(run: RunFolder) -> str:
-    """The recorded command line, without the interpreter's or venv's path."""
+    """The recorded command line, without the interpreter's or venv's path, and with the home
+    folder as ~ (the run folders live outside the repo, e.g. ~/fer-edge-runs)."""
     argv = run.command.split(" ")
     if argv and argv[0].endswith("fer-edge"):
         argv[0] = "fer-edge"
-    return " ".join(a for a in argv if a)
+    home = str(Path.home())
+    return " ".join(a.replace(home + "/", "~/") for a in argv if a)
 
 
 def _warm_start_stages(opts: dict) -> tuple[str, str]:

@@ -68,9 +68,10 @@ class Models:
             p50 = "-" if r["p50_ms"] is None else f"{r['p50_ms']:.3f}"
             print(f"{r['name']:<9} {r['file']:<24} {r['size_bytes']:>9,} {top1:>7} {p50:>7}")
         print()
-        print(f"{'architecture':<12} {'params':>11}  description")
+        width = max(len("architecture"), *(len(r["name"]) for r in rows))
+        print(f"{'architecture':<{width}} {'params':>11}  description")
         for r in rows:
-            print(f"{r['name']:<12} {r['params']:>11,}  {r['description']}")
+            print(f"{r['name']:<{width}} {r['params']:>11,}  {r['description']}")
 
 
 class CLI:

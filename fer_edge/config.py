@@ -141,9 +141,11 @@ class Opt:
             names = split_commas(value)
             if not names:
                 raise ValueError
-            for n in names:
-                self._path(str(n).strip(), "file")
-            return ",".join(str(n).strip() for n in names)
+            # The shell expands a leading ~ only before the first comma: expand each name here.
+            paths = [os.path.expanduser(str(n).strip()) for n in names]
+            for p in paths:
+                self._path(p, "file")
+            return ",".join(paths)
         if k == "int_or_path":
             if _is_int(value) or (isinstance(value, str) and value.isdigit()):
                 if int(value) < 1:

@@ -157,6 +157,13 @@ def evaluate(models, data=None, split: str = defaults.EVAL_SPLIT,
     return result
 
 
+def tied_top(scores: np.ndarray) -> int:
+    """Faces whose highest score is shared by two or more classes. An int8 model's softmax output
+    moves in steps of 1/256, so close calls tie and argmax takes the first label in LABELS order:
+    a share of what int8 loses against its float model is these ties, not the network's error."""
+    return int(((scores == scores.max(1, keepdims=True)).sum(1) > 1).sum())
+
+
 def _score(variant, path: Path, sp, threads, latency_runs: int) -> tuple[dict, np.ndarray]:
     """One report row for `variant` on split `sp`, and its predicted labels."""
     from . import report
@@ -167,7 +174,7 @@ def _score(variant, path: Path, sp, threads, latency_runs: int) -> tuple[dict, n
     pred = scores.argmax(1)
     return {"model": str(path), "kind": variant.kind, "tta": isinstance(variant, _FlipTTA),
             "size_bytes": path.stat().st_size, "params": variant.params,
-            **report.summary(sp.y, pred),
+            **report.summary(sp.y, pred), "tied_top": tied_top(scores),
             "latency_ms": latency_ms(variant, sp.x[0], latency_runs, defaults.EVAL_WARMUP),
             "threads": threads,
             "throughput_ips": float(len(sp) / batch_s) if batch_s > 0 else None,

@@ -4,7 +4,7 @@ keep the matching input channels. The narrow model starts close to what the wide
 so a short (distilled) fine-tune recovers most of its accuracy instead of training from scratch.
 
 The two models must have the same layers in the same order (Conv2D, BatchNormalization, Dense,
-...), each at most as wide in the narrow one: e.g. `edge_fast` -> `edge_fast_s`."""
+...), each at most as wide in the narrow one: e.g. `edge_fast` -> `edge_fast_slim`."""
 
 from __future__ import annotations
 

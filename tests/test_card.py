@@ -22,7 +22,9 @@ def _run(folder: Path, command: str, **options) -> Path:
 
 
 def test_card_of_a_warm_started_run_lists_both_commands_in_order(tmp_path):
-    first = _run(tmp_path / "first", "/some/venv/bin/fer-edge train --arch edge_fast --out A")
+    home = str(Path.home())
+    first = _run(tmp_path / "first", f"/some/venv/bin/fer-edge train --arch edge_fast --out A "
+                 f"--teacher {home}/runs/t/swa.keras,{home}/runs/u/swa.keras")
     (first / "best.keras").write_bytes(b"weights")
     second = _run(tmp_path / "second", "fer-edge train --init A/best.keras", epochs=100,
                   learning_rate=0.001, init=str(first / "best.keras"), init_sha256="ab" * 32)
@@ -31,7 +33,9 @@ def test_card_of_a_warm_started_run_lists_both_commands_in_order(tmp_path):
     assert "Warm restart" in text and "abababababababab" in text
     # the first stage's options that differ from the second's are named, and only those
     assert "with epochs=70, learning_rate=0.002 (the rest as below)" in text
-    one = text.index("fer-edge train --arch edge_fast --out A")
+    # the recorded command with the venv's path dropped and the home folder as ~
+    one = text.index("fer-edge train --arch edge_fast --out A "
+                     "--teacher ~/runs/t/swa.keras,~/runs/u/swa.keras")
     two = text.index("      fer-edge train --init A/best.keras")
     assert one < two < text.index("fer-edge export")
     assert "/some/venv" not in text

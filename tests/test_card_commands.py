@@ -27,8 +27,9 @@ def card_train_commands(text: str) -> list[list[str]]:
     block = [line.strip() for line in text.splitlines()
              if line.strip().startswith("fer-edge train ")]
     # A command the card gives twice (a teacher that is also a warm-restart stage) runs once.
-    # Without "fer-edge train"; a leading ~ expanded as the shell would.
-    unique = [[os.path.expanduser(a) for a in shlex.split(c)[2:]]
+    # Without "fer-edge train"; each path's leading ~ expanded, as the shell and the tool
+    # (for the paths after a comma) would.
+    unique = [[",".join(os.path.expanduser(p) for p in a.split(",")) for a in shlex.split(c)[2:]]
               for c in dict.fromkeys(teachers + block)]
     return in_dependency_order(unique)
 

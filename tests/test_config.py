@@ -183,3 +183,13 @@ def test_top_level_help_lists_every_command(capsys):
     for command in ("train", "export", "calibrate", "evaluate", "classify", "timeline", "card",
                     "data", "models"):
         assert f"\n     {command}\n" in out, command
+
+
+def test_each_file_of_a_comma_list_may_start_with_home(tmp_path, monkeypatch):
+    # the shell expands ~ only before the first comma, so `--teacher ~/a.keras,~/b.keras`
+    # reaches the tool with the second ~ as typed
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("a.keras", "b.keras"):
+        (tmp_path / name).write_bytes(b"x")
+    cfg = config.check("train", {"teacher": f"{tmp_path}/a.keras,~/b.keras"}, partial=True)
+    assert cfg.teacher == f"{tmp_path}/a.keras,{tmp_path}/b.keras"

@@ -2,6 +2,7 @@
 
 import json
 import os
+import struct
 import subprocess
 import sys
 
@@ -69,7 +70,7 @@ def test_metadata_round_trip_replaces_the_record(workdir):
     again = tflite_meta.write(buf, {"labels": ["a"] * 7, "note": "x"})
     meta = tflite_meta.read(again)
     assert meta["labels"] == ["a"] * 7 and meta["note"] == "x" and "quantize" not in meta
-    with pytest.raises(Exception):
+    with pytest.raises(struct.error):   # callers check tflite_meta.is_tflite first
         tflite_meta.read(b"not a flatbuffer")
 
 
@@ -84,6 +85,13 @@ def test_keras_and_tflite_see_identical_inputs(workdir):
     np.testing.assert_allclose(fp16, keras_scores, atol=1e-2)
     int8 = load_variant(paths["int8"]).predict(faces)
     assert (int8.argmax(1) == keras_scores.argmax(1)).mean() > 0.9
+
+
+def test_ties_at_the_top_are_counted():
+    from fer_edge.evaluate import tied_top
+
+    steps = np.array([[0.5, 0.5, 0.0], [0.6, 0.2, 0.2], [0.25, 0.375, 0.375], [0.1, 0.8, 0.1]])
+    assert tied_top(steps) == 2     # rows 1 and 3 tie at the top; row 2 ties only below it
 
 
 def test_calibration_manifest_is_deterministic_and_stratified(workdir, tmp_path):
@@ -173,6 +181,9 @@ def test_evaluate_reports_every_variant(workdir, tmp_path):
     assert [r["kind"] for r in result["variants"]] == ["keras", "float32", "int8"]
     assert result["variants"][0]["agreement_with_reference"] == 1.0
     assert result["variants"][1]["top1"] == pytest.approx(result["variants"][0]["top1"])
+    # float scores practically never tie; int8 ones can (steps of 1/256)
+    assert result["variants"][0]["tied_top"] == 0
+    assert isinstance(result["variants"][2]["tied_top"], int)
     for name in ("report.md", "report.json", "tradeoff.png", "confusion_best.png",
                  "confusion_fer_int8.png"):
         assert (tmp_path / "rep" / name).exists(), name
