@@ -62,11 +62,13 @@ class Models:
                  "description": archs.get(a).description} for a in archs.names()]
         if format == "json":
             return _print_json({"shipped": shipped, "architectures": rows})
-        print(f"{'shipped':<9} {'file':<24} {'size':>9} {'top-1':>7} {'p50 ms':>7}  (--model NAME)")
+        files = max([len("file")] + [len(r["file"]) for r in shipped])
+        print(f"{'shipped':<9} {'file':<{files}} {'size':>9} {'top-1':>7} {'p50 ms':>7}  "
+              "(--model NAME)")
         for r in shipped:
             top1 = "-" if r["top1"] is None else f"{r['top1']:.2%}"
             p50 = "-" if r["p50_ms"] is None else f"{r['p50_ms']:.3f}"
-            print(f"{r['name']:<9} {r['file']:<24} {r['size_bytes']:>9,} {top1:>7} {p50:>7}")
+            print(f"{r['name']:<9} {r['file']:<{files}} {r['size_bytes']:>9,} {top1:>7} {p50:>7}")
         print()
         width = max(len("architecture"), *(len(r["name"]) for r in rows))
         print(f"{'architecture':<{width}} {'params':>11}  description")
