@@ -67,11 +67,7 @@ def build(name: str):
     """A registered architecture, or edge_fast's layout at the widths `widths=A-B-C-D` gives."""
     if not name.startswith("widths="):
         return archs.build(name)
-    import keras
-
-    widths = tuple(int(w) for w in name.split("=", 1)[1].split("-"))
-    x = keras.Input((IMG_SIZE, IMG_SIZE, 1))
-    return keras.Model(x, archs._vgg(x, widths, (1, 1, 2, 1)[:len(widths)], dropout=0.3))
+    return archs.build_edge_fast_widths(tuple(int(w) for w in name.split("=", 1)[1].split("-")))
 
 
 def int8_file(model, folder: Path, name: str) -> Path:

@@ -44,13 +44,22 @@ def names() -> list[str]:
 
 def build(name: str):
     """The Keras model for `name`: float32 grey levels 0..255 in, 7 softmax scores out."""
+    return _model(get(name).builder, name)
+
+
+def build_edge_fast_widths(widths: tuple[int, ...]):
+    """edge_fast's layout at other channel counts, built as `build` builds a registered model:
+    for probing a width's cost (benchmarks/arch_speed.py) before registering it."""
+    return _model(lambda x: _edge_fast_layout(x, widths),
+                  "edge_fast_" + "-".join(str(w) for w in widths))
+
+
+def _model(builder: Callable, name: str):
     import keras
 
-    arch = get(name)
     inputs = keras.Input(INPUT_SHAPE, name="image")
     x = keras.layers.Rescaling(NORMALIZATION["in_model_scale"], name="rescale")(inputs)
-    outputs = arch.builder(x)
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model(inputs, builder(x), name=name)
 
 
 # ---------------------------------------------------------------- the seed CNN
@@ -131,7 +140,12 @@ def edge_vgg_s(x):
           "global average pooling (0.36M parameters, 30M MACs).",
           **{**_EDGE_RECIPE, "epochs": 70})
 def edge_fast(x):
-    return _vgg(x, widths=(16, 48, 96, 256), convs_per_stage=(1, 1, 2, 1), dropout=0.3)
+    return _edge_fast_layout(x, (16, 48, 96, 256))
+
+
+def _edge_fast_layout(x, widths):
+    """One conv at 48, 24 and 6 px, two at 12 px: edge_fast and its narrower variants."""
+    return _vgg(x, widths=widths, convs_per_stage=(1, 1, 2, 1), dropout=0.3)
 
 
 @register("tiny", "A very small CNN for tests and smoke runs (seconds an epoch).",
@@ -191,15 +205,15 @@ def teacher_resnet(x):
           "stages 16-32-64-192 (0.17M parameters, 15M MACs).",
           **{**_EDGE_RECIPE, "epochs": 70})
 def edge_fast_s(x):
-    return _vgg(x, widths=(16, 32, 64, 192), convs_per_stage=(1, 1, 2, 1), dropout=0.3)
+    return _edge_fast_layout(x, (16, 32, 64, 192))
 
 
 # Per-face int8 time is not proportional to MACs: with LiteRT on one core, edge_fast_s (half the
-# MACs) and this model (only the 12-px stage narrowed, 96 -> 64) took the same time, 0.82x
-# edge_fast's, while 72 or 80 channels there cost as much as 96 (reports/fast_model/).
+# MACs) and this model (only the 12-px stage narrowed, 96 -> 64) took about the same time, 0.80x
+# and 0.82x edge_fast's, while 72 or 80 channels there cost as much as 96 (reports/fast_model/).
 @register("edge_fast_slim", "The fast model: edge_fast with its two 12-px convolutions at 64 "
           "channels instead of 96 (0.23M parameters, 19M MACs), 0.82x its int8 time; "
           "slimmed from a trained edge_fast (--init).",
           **{**_EDGE_RECIPE, "epochs": 70})
 def edge_fast_slim(x):
-    return _vgg(x, widths=(16, 48, 64, 256), convs_per_stage=(1, 1, 2, 1), dropout=0.3)
+    return _edge_fast_layout(x, (16, 48, 64, 256))
