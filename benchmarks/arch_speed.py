@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from interleave import interleaved_ms  # noqa: E402
+from interleave import host, interleaved_ms  # noqa: E402
 from fer_edge import archs  # noqa: E402
 from fer_edge.converters import tflite as converter  # noqa: E402
 from fer_edge.edge.fileio import write_json  # noqa: E402
@@ -101,7 +101,8 @@ def main(names="edge_vgg", steps: int = 30, rounds: int = 7, runs: int = 300,
     if out:
         write_json(Path(out), {"command": " ".join(["python", "benchmarks/arch_speed.py",
                                                     *sys.argv[1:]]),
-                               "rounds": rounds, "runs": runs, "archs": list(rows.values())})
+                               "host": host(), "rounds": rounds, "runs": runs,
+                               "archs": list(rows.values())})
 
 
 if __name__ == "__main__":

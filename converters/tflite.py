@@ -36,9 +36,12 @@ def convert(model, mode: str, calib_images: np.ndarray | None = None, extra: dic
     if mode not in defaults.QUANTIZE_MODES:
         raise FerEdgeError(f"unknown quantization '{mode}' "
                            f"(known: {', '.join(defaults.QUANTIZE_MODES)}, all)")
+    from fer_edge.qat import plain
+
     from .fold import fold_batchnorm_after_relu
 
-    model = fold_batchnorm_after_relu(model)   # the seed CNN's Conv -> ReLU -> BN (fold.py)
+    # a --qat model as its plain twin; the seed CNN's Conv -> ReLU -> BN folded (fold.py)
+    model = fold_batchnorm_after_relu(plain(model))
     with tempfile.TemporaryDirectory() as tmp:
         model.export(tmp, format="tf_saved_model", verbose=False)
         conv = tf.lite.TFLiteConverter.from_saved_model(tmp)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import archs
+from . import archs, defaults
 from .errors import FerEdgeError
 from .evaluate import markdown
 from .config import check as checked
@@ -44,7 +44,7 @@ before shipping the weights in a product."""
 # The training options a card shows as the recipe.
 RECIPE_KEYS = ("epochs", "batch_size", "learning_rate", "schedule", "warmup_epochs", "weight_decay",
                "augment", "erasing", "label_smoothing", "class_weight", "seed", "swa_start",
-               "swa_lr")
+               "swa_lr", "qat")
 
 
 def _command(run: RunFolder) -> str:
@@ -53,8 +53,11 @@ def _command(run: RunFolder) -> str:
     argv = run.command.split(" ")
     if argv and argv[0].endswith("fer-edge"):
         argv[0] = "fer-edge"
-    home = str(Path.home())
-    return " ".join(a.replace(home + "/", "~/") for a in argv if a)
+    return " ".join(_tilde(a) for a in argv if a)
+
+
+def _tilde(text: str) -> str:
+    return text.replace(str(Path.home()) + "/", "~/")
 
 
 def _warm_start_stages(opts: dict) -> tuple[str, str]:
@@ -66,9 +69,10 @@ def _warm_start_stages(opts: dict) -> tuple[str, str]:
     while opts.get("init") and opts["init"] not in seen:
         seen.add(opts["init"])
         init = Path(opts["init"])
+        int8 = init.suffix == ".tflite"
         what = (f"the strongest channels (largest BatchNorm scale, `fer_edge/slim.py`) of the "
                 f"wider `{opts['init_slimmed_from']}` model" if opts.get("init_slimmed_from")
-                else "the weights of")
+                else "the int8 weights of" if int8 else "the weights of")
         bullet = (f"{lead} {what} `{init}` (sha256 "
                   f"`{opts.get('init_sha256', '?')[:16]}…`) with a fresh optimizer and schedule")
         earlier = RunFolder.of_model(init)
@@ -78,11 +82,16 @@ def _warm_start_stages(opts: dict) -> tuple[str, str]:
         # Name every recipe option the earlier stage set differently, so "the rest" is the same.
         first = earlier.options
         done = earlier.metrics_if_done.get("epochs_done", "?")
-        differ = ", ".join(f"{k}={first.get(k)}" for k in RECIPE_KEYS
-                           if first.get(k) != opts.get(k))
+        # an option a run predates (e.g. qat) had its default value there
+        then, now = ({k: o.get(k, defaults.TRAIN.get(k)) for k in RECIPE_KEYS}
+                     for o in (first, opts))
+        differ = ", ".join(f"{k}={then[k]}" for k in RECIPE_KEYS if then[k] != now[k])
         rest = " (the rest as below)" if not bullets else " (the rest as in the stage after it)"
         bullets.append(bullet + f"; those were trained first ({done} epochs run) with "
                        f"{differ or 'the same recipe'}{rest if differ else ''}.\n")
+        if int8:   # that run's selected checkpoint, exported (into its own folder)
+            commands.insert(0, f"fer-edge export --model {_tilde(str(earlier.selected))} "
+                               f"--quantize int8")
         commands.insert(0, _command(earlier))
         opts, lead = first, "- That stage started from"
     return "".join(c + "\n      " for c in commands), "".join(bullets)
@@ -142,6 +151,10 @@ def _training(run: RunFolder, train_command: str) -> dict:
                 f"(PublicTest) top-1" if swa else "best val (PublicTest) top-1")
     recipe = ", ".join(f"{k}={opts[k]}" for k in RECIPE_KEYS if opts.get(k) is not None)
     stages, warm = _warm_start_stages(opts)
+    if opts.get("qat"):
+        warm += ("- Quantization-aware fine-tuning (`--qat`, `fer_edge/qat.py`): trained with the "
+                 "int8 rounding simulated (BatchNorm folded, per-channel weights, calibrated "
+                 "activation ranges); its val figures are the simulation's.\n")
     bullets = f"""\
 - Data: FER2013 folder tree (`train/` = Training 28,705 images, `val/` = PublicTest for model
   selection, `test/` = PrivateTest for reporting only); data fingerprint `{config['data_fingerprint']}`.
@@ -165,8 +178,8 @@ def _fast_section(fast: dict, run: RunFolder) -> str:
 {fast['bullets']}- Reproduce (before the default model's evaluate above):
 
       {fast['commands']}
-      fer-edge export --model {run}/{fast['chosen']} --quantize int8
-      cp {run}/fer_int8.tflite models/fer_fast_int8.tflite
+      fer-edge export --model {_tilde(str(run))}/{fast['chosen']} --quantize int8
+      cp {_tilde(str(run))}/fer_int8.tflite models/fer_fast_int8.tflite
 
   Its figures are the `fer_fast_int8.tflite` rows of the results below.
 """

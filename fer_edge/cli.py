@@ -93,7 +93,7 @@ class CLI:
               time_budget=None, track_test: bool = None, init: str = None,
               swa_start: int = None, swa_lr: float = None, teacher: str = None,
               distill_weight: float = None, temperature: float = None,
-              teacher_flip: bool = None, limit: int = None,
+              teacher_flip: bool = None, qat: bool = None, limit: int = None,
               resume: bool = False, force: bool = False, strategy: str = None,
               logical_cpus: int = None, verbose: str = "auto"):
         """Train an architecture on FER2013 (Keras), keeping the best val-accuracy checkpoint.
@@ -125,7 +125,8 @@ class CLI:
           track_test: also log test accuracy and loss every epoch (history.csv, curves.png),
             for reporting; checkpoints and early stopping still watch val only.
           init: start from the weights of this .keras model of the same architecture (a warm
-            restart: a fresh optimizer and schedule over a trained model).
+            restart: a fresh optimizer and schedule over a trained model), of a wider one
+            (slimmed), or with --qat of a full-integer .tflite of the same architecture.
           swa_start: stochastic weight averaging: average the weights of every epoch after
             this one into OUT/swa.keras (BN statistics recomputed); with the cosine schedule the
             cosine ends at this epoch and the lr then stays at --swa-lr. metrics.json says
@@ -137,6 +138,9 @@ class CLI:
           temperature: softening of the teachers' probabilities (default 2).
           teacher_flip: teachers also score each face's mirror image (default on;
             --noteacher_flip turns it off).
+          qat: quantization-aware fine-tuning of the --init model: trains with int8 rounding
+            simulated (folded BN, per-channel weights, calibrated activation ranges), so its
+            int8 export loses less; val accuracy is then the int8 simulation's.
           limit: use N images per split (smoke runs).
           resume: continue the run in --out from its last finished epoch, with its own data
             and options; only --epochs, --early-stopping-patience, --time-budget, --strategy,

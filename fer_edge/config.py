@@ -218,13 +218,14 @@ SPECS: dict[str, list[Opt]] = {
         Opt("seed", int, low=0),
         Opt("time_budget", "duration", resume=True),
         Opt("track_test", bool),
-        Opt("init", "file", suffixes=(".keras",)),
+        Opt("init", "file", suffixes=(".keras", ".tflite")),
         Opt("swa_start", int, low=1),
         Opt("swa_lr", float, low=0, low_open=True),
         Opt("teacher", "files", suffixes=(".keras",)),
         Opt("distill_weight", float, low=0, high=1),
         Opt("temperature", float, low=0, low_open=True),
         Opt("teacher_flip", bool),
+        Opt("qat", bool),
         Opt("limit", int, low=1),
         Opt("resume", bool),
         Opt("force", bool),
@@ -364,6 +365,11 @@ def train_options(arch: str, given: dict) -> Config:
     if not opts["teacher"] and any(given.get(k) is not None for k in
                                    ("distill_weight", "temperature", "teacher_flip")):
         raise FerEdgeError("--distill-weight, --temperature and --teacher-flip need --teacher")
+    if opts["qat"] and not opts["init"]:
+        raise FerEdgeError("--qat fine-tunes a trained model: pass --init MODEL.keras")
+    if opts["qat"] and opts["swa_start"]:
+        raise FerEdgeError("--qat and --swa-start do not combine (an average of weights leaves "
+                           "the int8 ranges it was trained on)")
     if opts["swa_start"] and opts["swa_start"] >= opts["epochs"]:
         raise FerEdgeError(f"--swa-start must be below --epochs ({opts['epochs']}), "
                            f"not {opts['swa_start']}")

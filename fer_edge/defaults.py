@@ -34,6 +34,7 @@ TRAIN = dict(
     distill_weight=0.7,     # share of the teachers' soft targets in the training target
     temperature=2.0,        # softening of the teachers' probabilities (softmax of logits / T)
     teacher_flip=True,      # teachers also score each face's mirror image (averaged)
+    qat=False,              # quantization-aware fine-tuning of an --init model (qat.py)
 )
 SWA_LR_FRACTION = 0.25
 

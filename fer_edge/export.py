@@ -70,7 +70,9 @@ def export(model, quantize="int8", out=None, data=None, calib=None, force: bool 
         _check_micro(modes, targets, force)
     for t in targets.values():
         check_writable(t, force)
-    keras_model = load_keras(model_path)
+    from .qat import plain
+
+    keras_model = plain(load_keras(model_path))   # (its parameter count goes in the metadata)
     calib_images, extra = None, {}
     if "int8" in modes:
         calib_images, extra = calibration_images(resolve_data(data, model_path), calib)

@@ -19,7 +19,8 @@ def load_keras(path, compile: bool = False):
         raise FerEdgeError(f"{path} is not a Keras .keras model file")
     import keras
 
-    from . import optim  # noqa: F401  registers fer-edge's optimizer and schedule for loading
+    from . import optim, qat  # noqa: F401  register fer-edge's optimizer, schedule and
+                              # quantization-aware layers for loading
 
     try:
         return keras.saving.load_model(path, compile=compile)

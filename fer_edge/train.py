@@ -67,15 +67,28 @@ def make_dataset(split: fdata.Split, opts: dict, training: bool, weights=None):
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _warm_start(model, path, opts: dict) -> None:
-    """Copy the weights of the .keras model at `path` into `model`: the same architecture as
-    they are, a wider one of the same layers slimmed (fer_edge/slim.py). Records the file's
-    sha256 (and the wider architecture) in `opts`, so config.json names what the run started
-    from."""
+def _warm_start(model, path, opts: dict):
+    """`model` with the weights of the .keras model at `path`: the same architecture as they
+    are, a wider one of the same layers slimmed (fer_edge/slim.py); a quantization-aware model
+    (an earlier --qat run) or a full-integer .tflite of the same architecture starts a --qat
+    run as it is. Records the file's sha256 (and the wider architecture) in `opts`, so
+    config.json names what the run started from."""
+    from . import qat
     from .keras_io import load_keras
     from .slim import slim_into
 
+    opts["init_sha256"] = distill.sha256(path)
+    if str(path).endswith(".tflite"):
+        if not opts.get("qat"):
+            raise FerEdgeError(f"--init {path}: an int8 file starts only a --qat run (its "
+                               f"convolutions have no BatchNorm statistics left to train)")
+        return qat.from_int8(path, model.name)
     src = load_keras(path)
+    if qat.is_qat(src):
+        if not opts.get("qat") or src.name != model.name:
+            raise FerEdgeError(f"--init {path}: a quantization-aware '{src.name}' model; it "
+                               f"continues only with --qat and --arch {src.name}")
+        return src
     if src.name == model.name:
         theirs = src.get_weights()
         if [w.shape for w in model.get_weights()] != [w.shape for w in theirs]:
@@ -90,7 +103,25 @@ def _warm_start(model, path, opts: dict) -> None:
         opts["init_slimmed_from"] = src.name
         print(f"fer-edge: --init: '{model.name}' starts from the strongest channels of "
               f"'{src.name}'", file=sys.stderr)
-    opts["init_sha256"] = distill.sha256(path)
+    return model
+
+
+def calibration_faces(ds: fdata.Dataset) -> np.ndarray:
+    """The int8 calibration images as model inputs: the committed manifest's (what `export`
+    calibrates on) when the data holds them, else a stratified seeded sample of its train split
+    of the same size (synthetic or other data)."""
+    from .calibration import manifest
+
+    try:
+        faces = manifest.images(manifest.load(defaults.calib_manifest()), ds)
+    except FerEdgeError:
+        train = ds.split("train")
+        sample = manifest.make(train, min(defaults.CALIB_SIZE, len(train)), defaults.CALIB_SEED)
+        faces = manifest.images(sample, ds)
+        print(f"fer-edge: --qat: the data lacks the committed calibration images; ranges are "
+              f"measured on {len(faces)} of its train images (seed {defaults.CALIB_SEED})",
+              file=sys.stderr)
+    return batch_to_float(faces)
 
 
 def _strategy(name: str | None, logical_cpus: int | None):
@@ -240,12 +271,17 @@ def build(s: Session):
                 schedule.total_steps = optim.cosine_epochs(s.opts) * steps
             return model
         model = archs.build(s.opts["arch"])
+        if s.opts["init"]:
+            model = _warm_start(model, s.opts["init"], s.opts)
+        if s.opts.get("qat"):   # its ranges are measured when each epoch begins (fit)
+            from . import qat
+
+            if not qat.is_qat(model):
+                model = qat.wrap(model)
         model.compile(optimizer=optim.make(s.opts, steps),
                       loss=keras.losses.CategoricalCrossentropy(
                           label_smoothing=s.opts["label_smoothing"]),
                       metrics=["accuracy"])
-        if s.opts["init"]:
-            _warm_start(model, s.opts["init"], s.opts)
     if s.opts["teacher"]:
         s.opts["teacher_sha256"] = [distill.sha256(p) for p in
                                     distill.teacher_paths(s.opts["teacher"])]
@@ -268,6 +304,11 @@ def fit(s: Session, model) -> tuple[Any, float]:
     val_ds = make_dataset(s.ds.split("val"), s.opts, False)
     test_ds = make_dataset(s.ds.split("test"), s.opts, False) if s.opts.get("track_test") \
         else None
+    extra = []
+    if s.opts.get("qat"):   # the weights move the activation ranges: re-measure every epoch
+        from . import qat
+
+        extra.append(qat.Recalibrate(calibration_faces(s.ds)))
     initial_epoch = s.state.get("epoch", 0)
     if initial_epoch:
         print(f"resuming {s.run} at epoch {initial_epoch + 1}", flush=True)
@@ -276,13 +317,15 @@ def fit(s: Session, model) -> tuple[Any, float]:
         from . import multiworker
 
         multiworker.fit(model, s.strategy, train_ds, val_ds, test_ds, s.opts["epochs"],
-                        initial_epoch, callbacks.make(s.run, s.opts, s.state, s.given.resume),
+                        initial_epoch,
+                        extra + callbacks.make(s.run, s.opts, s.state, s.given.resume),
                         s.verbose, s.opts["label_smoothing"])
     elif initial_epoch < s.opts["epochs"]:
         model.fit(train_ds, validation_data=val_ds, epochs=s.opts["epochs"],
                   initial_epoch=initial_epoch, verbose=s.verbose,
                   shuffle=False,  # the tf.data stream shuffles itself (make_dataset)
-                  callbacks=callbacks.make(s.run, s.opts, s.state, s.given.resume, test_ds))
+                  callbacks=extra + callbacks.make(s.run, s.opts, s.state, s.given.resume,
+                                                   test_ds))
     return train_ds, time.time() - t0
 
 

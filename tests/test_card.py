@@ -112,3 +112,31 @@ def test_a_teacher_bullet_gives_the_val_of_the_checkpoint_it_names(tmp_path):
     text = _teachers({"teacher": f"{swa},{best}", "teacher_sha256": ["aa" * 32, "bb" * 32]})
     assert f"`{swa}` (sha256 `aaaaaaaaaaaaaaaa…`): `edge_fast`, val top-1 67.93%" in text
     assert f"`{best}` (sha256 `bbbbbbbbbbbbbbbb…`): `edge_fast`, val top-1 67.29%" in text
+
+
+def test_card_of_a_qat_run_says_so_and_an_earlier_run_without_the_option_had_it_off(tmp_path):
+    float_run = _run(tmp_path / "float", "fer-edge train --out F")
+    config = json.loads((float_run / "config.json").read_text())
+    config["options"].pop("qat", None)             # a run from before --qat existed
+    (float_run / "config.json").write_text(json.dumps(config))
+    (float_run / "best.keras").write_bytes(b"weights")
+    qat_run = _run(tmp_path / "qat", "fer-edge train --out Q --qat", qat=True, epochs=4,
+                   init=str(float_run / "best.keras"), init_sha256="aa" * 32)
+    text = write_card(qat_run, REPORT, tmp_path / "card.md", "fer-edge train --out Q --qat") \
+        .read_text()
+    assert "Quantization-aware fine-tuning (`--qat`" in text
+    assert "with epochs=70, qat=False (the rest as below)" in text
+    assert "qat=None" not in text
+
+
+def test_card_of_a_run_started_from_an_int8_file_exports_it_between_the_two_commands(tmp_path):
+    float_run = _run(tmp_path / "float", "fer-edge train --out F")
+    (float_run / "fer_int8.tflite").write_bytes(b"int8")
+    qat_run = _run(tmp_path / "qat", "fer-edge train --out Q --qat", qat=True,
+                   init=str(float_run / "fer_int8.tflite"), init_sha256="bb" * 32)
+    text = write_card(qat_run, REPORT, tmp_path / "card.md", "fer-edge train --out Q --qat") \
+        .read_text()
+    assert f"starts from the int8 weights of `{float_run / 'fer_int8.tflite'}`" in text
+    train = text.index("      fer-edge train --out F")
+    export = text.index(f"fer-edge export --model {float_run / 'best.keras'} --quantize int8")
+    assert train < export < text.index("      fer-edge train --out Q --qat")

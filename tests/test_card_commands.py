@@ -1,11 +1,13 @@
 """The shipped card reproduces: every `fer-edge train` command it gives (the teachers' ones in its
 distillation bullets, then the warm-restart stages and the final runs, oldest first; the fast
 model's section after the default's) re-run for 2
-epochs on --limit 300, each later stage starting from the checkpoint the earlier one wrote.
+epochs on --limit 300, each later stage starting from the checkpoint the earlier one wrote (or
+its int8 export, for a stage that starts from one).
 Slow (real training on FER2013): `FER_EDGE_DATA=../shared/fer2013 pytest -m slow`."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -65,7 +67,7 @@ def quick(argv: list[str], out: Path, produced: dict[str, Path]) -> list[str]:
             continue
         if flag == "--swa-start":
             value = "1"
-        if flag in ("--init", "--teacher") and value:
+        if flag in ("--init", "--teacher") and value:   # what an earlier stage made
             value = ",".join(str(produced.get(v, v)) for v in value.split(","))
         if flag == "--data":
             value = os.environ["FER_EDGE_DATA"]
@@ -81,6 +83,7 @@ def quick(argv: list[str], out: Path, produced: dict[str, Path]) -> list[str]:
 def test_card_commands_rerun_for_two_epochs(tmp_path):
     commands = card_train_commands(CARD.read_text())
     assert commands, "the card gives no train command"
+    inits = {_value(argv, "--init") for argv in commands}
     produced: dict[str, Path] = {}
     for k, argv in enumerate(commands):
         out = tmp_path / f"stage{k}"
@@ -90,6 +93,11 @@ def test_card_commands_rerun_for_two_epochs(tmp_path):
         for name in ("best.keras", "last.keras", "swa.keras"):
             produced[str(original / name)] = out / name if (out / name).exists() \
                 else out / "best.keras"
+        if str(original / "fer_int8.tflite") in inits:   # a later stage starts from its export
+            selected = json.loads((out / "metrics.json").read_text())["selected"]
+            assert main(["export", "--model", str(out / selected), "--quantize", "int8",
+                         "--data", os.environ["FER_EDGE_DATA"]]) == 0
+            produced[str(original / "fer_int8.tflite")] = out / "fer_int8.tflite"
 
 
 def test_card_commands_are_found_and_made_quick(monkeypatch):
