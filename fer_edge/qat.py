@@ -215,7 +215,7 @@ def from_int8(path, arch: str):
     it.allocate_tensors()
     tensors = {d["index"]: d for d in it.get_tensor_details()}
     graph_input = it.get_input_details()[0]["index"]
-    weighted = [op for op in it._get_ops_details()
+    weighted = [op for op in it._get_ops_details()   # (LiteRT's only listing of a graph's ops)
                 if op["op_name"] in ("CONV_2D", "FULLY_CONNECTED")]
     model = wrap(archs.build(arch))
     layers = [layer for layer in model.layers if isinstance(layer, (QConv, QDense))]
