@@ -25,25 +25,19 @@ def layers(model: str, data: str, split: str = "val", n: int = 500, seed: int = 
     import pandas as pd
     import tensorflow as tf
 
-    from fer_edge import data as fdata, qat
-    from fer_edge.converters.fold import fold_batchnorm_after_relu
+    from fer_edge import data as fdata
+    from fer_edge.converters.tflite import calibrate_full_integer, saved_model_converter
     from fer_edge.edge.preprocessing import batch_to_float
     from fer_edge.export import calibration_images
     from fer_edge.keras_io import load_keras
 
-    keras_model = load_keras(model)
-    if qat.is_qat(keras_model):
-        keras_model = qat.to_plain(keras_model)
-    calib = batch_to_float(calibration_images(data)[0])   # what `export` calibrates on
     faces = fdata.load(data).split(split)
     pick = np.random.default_rng(seed).choice(len(faces), min(n, len(faces)), replace=False)
     x = batch_to_float(faces.x[np.sort(pick)])
-    with tempfile.TemporaryDirectory() as tmp:
-        fold_batchnorm_after_relu(keras_model).export(tmp, format="tf_saved_model", verbose=False)
-        conv = tf.lite.TFLiteConverter.from_saved_model(tmp)
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = lambda: ([calib[i:i + 1]] for i in range(len(calib)))
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    # converted as `export` converts it, calibrated on what `export` calibrates on; float input
+    # and output, which the debugger compares layer by layer
+    with saved_model_converter(load_keras(model)) as conv:
+        calibrate_full_integer(conv, calibration_images(data)[0])
         debugger = tf.lite.experimental.QuantizationDebugger(
             converter=conv, debug_dataset=lambda: ([x[i:i + 1]] for i in range(len(x))))
         debugger.run()

@@ -20,17 +20,18 @@ _SIMD_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimdd
 
 def host() -> dict:
     """The CPU the timings were taken on: its model name and the SIMD features int8 needs."""
-    cpu, flags = platform.processor() or platform.machine(), set()
+    cpu, flags = None, set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
-            if key.strip() == "model name" and cpu in ("", platform.machine()):
+            if key.strip() == "model name" and cpu is None:
                 cpu = value.strip()
             if key.strip() in ("flags", "Features"):
                 flags |= set(value.split())
-    except OSError:   # not Linux: the model name is all we have
+    except OSError:   # not Linux: the platform's name for the CPU is all we have
         pass
-    return {"cpu": cpu, "simd": [f for f in _SIMD_FLAGS if f in flags]}
+    return {"cpu": cpu or platform.processor() or platform.machine(),
+            "simd": [f for f in _SIMD_FLAGS if f in flags]}
 
 
 class Timed:

@@ -22,13 +22,22 @@ _SCALED = ("Conv2D", "Dense")          # layers whose output channels `a` can sc
 _PASS_SHIFT = ("MaxPooling2D", "Dropout", "Flatten")   # c + x commutes with these
 
 
-def _kind(layer) -> str:
+def kind(layer) -> str:
     return type(layer).__name__
 
 
-def _is_chain(model) -> bool:
-    return all(len(node.input_tensors) <= 1 for layer in model.layers
-               for node in getattr(layer, "_inbound_nodes", []))
+def chain_layers(model) -> list | None:
+    """The layers after the input of a model that is one linear chain (every layer takes one
+    input), in order; None for any other model."""
+    if not all(len(node.input_tensors) <= 1 for layer in model.layers
+               for node in getattr(layer, "_inbound_nodes", [])):
+        return None
+    return [layer for layer in model.layers if kind(layer) != "InputLayer"]
+
+
+def clone(layer):
+    """A new layer of the same class and configuration, without weights (to rebuild a chain)."""
+    return layer.__class__.from_config(layer.get_config())
 
 
 def _relu(layer) -> bool:
@@ -40,20 +49,20 @@ def _plan(layers) -> dict[int, int]:
     """{index of a foldable BN: index of the layer that absorbs its shift}."""
     plan = {}
     for i, layer in enumerate(layers):
-        if _kind(layer) != "BatchNormalization" or i == 0:
+        if kind(layer) != "BatchNormalization" or i == 0:
             continue
         before = layers[i - 1]
-        if _kind(before) not in _SCALED or not _relu(before) or not before.use_bias:
+        if kind(before) not in _SCALED or not _relu(before) or not before.use_bias:
             continue
         gamma, _, _, var = layer.get_weights()
         if np.any(gamma / np.sqrt(var + layer.epsilon) <= 0):
             continue
         j = i + 1
-        while j < len(layers) and _kind(layers[j]) in _PASS_SHIFT:
+        while j < len(layers) and kind(layers[j]) in _PASS_SHIFT:
             j += 1
         after = layers[j] if j < len(layers) else None
         if after is not None and after.use_bias and (
-                _kind(after) == "Dense" or (_kind(after) == "Conv2D"
+                kind(after) == "Dense" or (kind(after) == "Conv2D"
                                             and after.padding == "valid")):
             plan[i] = j
     return plan
@@ -63,9 +72,9 @@ def fold_batchnorm_after_relu(model):
     """`model` with every foldable post-ReLU BatchNormalization folded away (see module doc)."""
     import keras
 
-    if not _is_chain(model):
+    layers = chain_layers(model)
+    if layers is None:
         return model
-    layers = [layer for layer in model.layers if _kind(layer) != "InputLayer"]
     plan = _plan(layers)
     if not plan:
         return model
@@ -78,7 +87,7 @@ def fold_batchnorm_after_relu(model):
         kernel, bias = weights[i - 1]
         weights[i - 1] = [kernel * a, bias * a]           # a scales the output channels
         kernel, bias = weights[j]
-        if _kind(layers[j]) == "Conv2D":                   # (kh, kw, in, out): every tap sees c
+        if kind(layers[j]) == "Conv2D":                   # (kh, kw, in, out): every tap sees c
             shift = np.einsum("hwio,i->o", kernel, c)
         else:                                              # after Flatten: c tiled per position
             shift = np.tile(c, kernel.shape[0] // c.size) @ kernel
@@ -88,10 +97,10 @@ def fold_batchnorm_after_relu(model):
     for i, layer in enumerate(layers):
         if i in plan:
             continue
-        clone = layer.__class__.from_config(layer.get_config())
-        x = clone(x)
-        kept.append((clone, weights[i]))
+        fresh = clone(layer)
+        x = fresh(x)
+        kept.append((fresh, weights[i]))
     folded = keras.Model(inputs, x, name=model.name)
-    for clone, w in kept:
-        clone.set_weights(w)
+    for fresh, w in kept:
+        fresh.set_weights(w)
     return folded

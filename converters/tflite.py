@@ -8,6 +8,7 @@ file gets the fer-edge metadata record, so the edge runtime needs no side file.
 from __future__ import annotations
 
 import tempfile
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -29,6 +30,40 @@ def _quant_params(buf: bytes) -> dict:
     return out
 
 
+@contextmanager
+def saved_model_converter(model):
+    """A TFLiteConverter over `model` as fer-edge converts it: a --qat model as its plain twin,
+    the seed CNN's Conv -> ReLU -> BN folded (fold.py), through a SavedModel."""
+    import tensorflow as tf
+
+    from fer_edge.qat import plain
+
+    from .fold import fold_batchnorm_after_relu
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fold_batchnorm_after_relu(plain(model)).export(tmp, format="tf_saved_model",
+                                                       verbose=False)
+        yield tf.lite.TFLiteConverter.from_saved_model(tmp)
+
+
+def calibrate_full_integer(conv, calib_images: np.ndarray) -> None:
+    """Full-integer int8 on `conv`: every op int8, activation ranges from the calibration
+    images (uint8 faces)."""
+    import tensorflow as tf
+
+    if calib_images is None or not len(calib_images):
+        raise FerEdgeError("int8 needs calibration images")
+    x = batch_to_float(calib_images)
+
+    def representative():
+        for i in range(len(x)):
+            yield [x[i:i + 1]]
+
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+
+
 def convert(model, mode: str, calib_images: np.ndarray | None = None, extra: dict | None = None) -> bytes:
     """Convert a Keras model to TFLite bytes (with metadata) in `mode`."""
     import tensorflow as tf
@@ -36,30 +71,13 @@ def convert(model, mode: str, calib_images: np.ndarray | None = None, extra: dic
     if mode not in defaults.QUANTIZE_MODES:
         raise FerEdgeError(f"unknown quantization '{mode}' "
                            f"(known: {', '.join(defaults.QUANTIZE_MODES)}, all)")
-    from fer_edge.qat import plain
-
-    from .fold import fold_batchnorm_after_relu
-
-    # a --qat model as its plain twin; the seed CNN's Conv -> ReLU -> BN folded (fold.py)
-    model = fold_batchnorm_after_relu(plain(model))
-    with tempfile.TemporaryDirectory() as tmp:
-        model.export(tmp, format="tf_saved_model", verbose=False)
-        conv = tf.lite.TFLiteConverter.from_saved_model(tmp)
+    with saved_model_converter(model) as conv:
         if mode != "float32":
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
         if mode == "float16":
             conv.target_spec.supported_types = [tf.float16]
         if mode == "int8":
-            if calib_images is None or not len(calib_images):
-                raise FerEdgeError("int8 needs calibration images")
-            x = batch_to_float(calib_images)
-
-            def representative():
-                for i in range(len(x)):
-                    yield [x[i:i + 1]]
-
-            conv.representative_dataset = representative
-            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            calibrate_full_integer(conv, calib_images)
             conv.inference_input_type = tf.int8
             conv.inference_output_type = tf.int8
         buf = conv.convert()

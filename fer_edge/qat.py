@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .converters.fold import chain_layers, clone, kind as _kind
 from .errors import FerEdgeError
 
 _PACKAGE = "fer_edge_qat"
@@ -116,22 +117,13 @@ def plain(model):
     return to_plain(model) if is_qat(model) else model
 
 
-def _kind(layer) -> str:
-    return type(layer).__name__
-
-
 def _chain(model) -> list:
     """The model's layers after its input, checked to be one linear chain."""
-    layers = [layer for layer in model.layers if _kind(layer) != "InputLayer"]
-    if any(len(node.input_tensors) > 1 for layer in layers
-           for node in getattr(layer, "_inbound_nodes", [])):
+    layers = chain_layers(model)
+    if layers is None:
         raise FerEdgeError(f"--qat needs a model that is one chain of layers; "
                            f"'{model.name}' branches")
     return layers
-
-
-def _copy(layer):
-    return layer.__class__.from_config(layer.get_config())
 
 
 def _softmax_dense(layer) -> bool:
@@ -156,9 +148,9 @@ def wrap(model):
             i += 2
             continue
         if kind == "ReLU" or kind == "GlobalAveragePooling2D":
-            x = FakeQuant(name=f"fq_{layer.name}")(_copy(layer)(x))
+            x = FakeQuant(name=f"fq_{layer.name}")(clone(layer)(x))
         elif kind in _PASS:
-            x = _copy(layer)(x)
+            x = clone(layer)(x)
         elif _softmax_dense(layer) and nxt is None:
             q = QDense(layer.units, name=f"q_{layer.name}")
             x = FakeQuant(name="fq_logits")(q(x))
@@ -270,7 +262,7 @@ def to_plain(qat):
             x = dense(x)
             weights.append((dense, layer.get_weights()))
         else:
-            x = _copy(layer)(x)
+            x = clone(layer)(x)
     plain = keras.Model(inputs, x, name=qat.name)
     for layer, w in weights:
         layer.set_weights(w)
