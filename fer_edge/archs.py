@@ -217,3 +217,15 @@ def edge_fast_s(x):
           **{**_EDGE_RECIPE, "epochs": 70})
 def edge_fast_slim(x):
     return _edge_fast_layout(x, (16, 48, 64, 256))
+
+
+# On CPUs whose int8 kernels lack VNNI (AVX2 only), edge_fast_slim's 16-channel stem at 48 px
+# costs ~15% of its int8 time and 8 channels save it, where 12 cost more than 16
+# (reports/fast_model/arch_speed_avx2.json). Slimmed from the fast model's float run and
+# distilled, it lost 0.8 points of val: measured, not shipped (reports/fast_model/).
+@register("edge_fast_slim8", "A fast-model candidate for AVX2-only CPUs: edge_fast_slim with an "
+          "8-channel stem at 48 px (0.22M parameters, 17M MACs), 0.85x its int8 time there; "
+          "slimmed from a trained edge_fast_slim (--init).",
+          **{**_EDGE_RECIPE, "epochs": 70})
+def edge_fast_slim8(x):
+    return _edge_fast_layout(x, (8, 48, 64, 256))

@@ -52,7 +52,8 @@ def test_seed_recipe_is_the_seed_documents():
     assert r["augment"] == "seed"
 
 
-@pytest.mark.parametrize("name", ["edge_vgg", "edge_vgg_s", "edge_fast"])
+@pytest.mark.parametrize("name", ["edge_vgg", "edge_vgg_s", "edge_fast", "edge_fast_slim",
+                                  "edge_fast_slim8"])
 def test_edge_architectures_fit_the_int8_size_budget(name):
     m = archs.build(name)
     assert m.count_params() < 400_000  # int8 file <= 400 KB
