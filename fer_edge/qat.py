@@ -172,6 +172,8 @@ def calibrate(qat, faces: np.ndarray, batch_size: int = 256) -> None:
     calibration images). The converter measures the float graph on the same images; these
     ranges differ from its only by the rounding upstream."""
     fqs = [layer for layer in qat.layers if isinstance(layer, FakeQuant)]
+    # One range at a time, in graph order: each is measured through the rounding of the ranges
+    # set before it (a single pass over all of them would see the stale upstream ranges).
     for fq in fqs:
         probe = keras.Model(qat.input, fq.input)
         lo, hi = np.inf, -np.inf
