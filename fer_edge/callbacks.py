@@ -24,11 +24,44 @@ class TestCurve(keras.callbacks.Callback):
         logs.update(test_loss=float(loss), test_accuracy=float(acc))
 
 
+class FerPlusVal(keras.callbacks.Callback):
+    """Adds val_ferplus_accuracy (the FER+ majority benchmark on val, votes.py) to the epoch's
+    logs, before the checkpoint, early stopping and state callbacks read it (--select
+    ferplus). With --qat the model scored is the int8 simulation, as for val_accuracy."""
+
+    def __init__(self, val):
+        super().__init__()
+        from . import votes
+
+        keep = votes.majority(val.votes) >= 0
+        self.x, self.votes = val.x[keep], val.votes[keep]
+        self.predict = None
+
+    def on_train_begin(self, logs=None):
+        from .keras_io import KerasPredictor
+
+        self.predict = KerasPredictor(self.model)   # traced once for the whole fit
+
+    def on_epoch_end(self, epoch, logs=None):
+        from . import votes
+
+        scores = self.predict(self.x)
+        logs["val_ferplus_accuracy"] = votes.majority_summary(self.votes, scores)["top1"]
+
+
+def monitor(opts: dict) -> str:
+    """The val log that selects checkpoints and stops early (config.selection)."""
+    from .config import selection
+
+    return "val_ferplus_accuracy" if selection(opts) == "ferplus" else "val_accuracy"
+
+
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     """EarlyStopping that continues a resumed run's best value and wait count."""
 
-    def __init__(self, patience: int, best: float | None = None, wait: int = 0):
-        super().__init__(monitor="val_accuracy", mode="max", patience=patience, verbose=1)
+    def __init__(self, patience: int, best: float | None = None, wait: int = 0,
+                 watch: str = "val_accuracy"):
+        super().__init__(monitor=watch, mode="max", patience=patience, verbose=1)
         self.resumed_best, self.resumed_wait = best, wait
 
     def on_train_begin(self, logs=None):
@@ -40,14 +73,15 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
 class EpochState(keras.callbacks.Callback):
     """last.keras + state.json after every epoch, so --resume continues from here."""
 
-    def __init__(self, run: RunFolder, state: dict, early: ResumableEarlyStopping | None):
+    def __init__(self, run: RunFolder, state: dict, early: ResumableEarlyStopping | None,
+                 watch: str = "val_accuracy"):
         super().__init__()
-        self.run, self.state, self.early = run, state, early
+        self.run, self.state, self.early, self.watch = run, state, early, watch
         self.best = state.get("best_val_accuracy", -np.inf)
         self.started = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.best = max(self.best, float(logs.get("val_accuracy", -np.inf)))
+        self.best = max(self.best, float(logs.get(self.watch, -np.inf)))
         with atomic_path(self.run / RunFolder.LAST) as tmp:
             self.model.save(tmp)
         self.state.update(epoch=epoch + 1, best_val_accuracy=self.best,
@@ -90,11 +124,12 @@ def make(run: RunFolder, opts: dict, state: dict, resume: bool, test_ds=None) ->
     # val of the weights it started from for longer than any useful patience.
     patience = opts["early_stopping_patience"] or 0
     best = state.get("best_val_accuracy") if resume else None
-    early = ResumableEarlyStopping(patience, best, state.get("early_stopping_wait", 0)) \
+    watch = monitor(opts)
+    early = ResumableEarlyStopping(patience, best, state.get("early_stopping_wait", 0), watch) \
         if patience > 0 else None
     cbs = [TestCurve(test_ds)] if test_ds is not None else []
     cbs += [
-        keras.callbacks.ModelCheckpoint(run / RunFolder.BEST, monitor="val_accuracy",
+        keras.callbacks.ModelCheckpoint(run / RunFolder.BEST, monitor=watch,
                                         mode="max", save_best_only=True, verbose=1,
                                         initial_value_threshold=best),
         keras.callbacks.CSVLogger(run.history, append=resume),
@@ -103,7 +138,7 @@ def make(run: RunFolder, opts: dict, state: dict, resume: bool, test_ds=None) ->
         # before EpochState, so state.json never records an epoch the average has not seen
         *([swa.callback(run.path, int(opts["swa_start"]), state.get("epoch", 0))]
           if opts.get("swa_start") else []),
-        EpochState(run, state, early),
+        EpochState(run, state, early, watch),
     ]
     if opts["schedule"] == "decay":  # a schedule owns the lr otherwise
         cbs.append(keras.callbacks.ReduceLROnPlateau(

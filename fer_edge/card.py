@@ -9,7 +9,7 @@ from pathlib import Path
 from . import archs, defaults
 from .errors import FerEdgeError
 from .evaluate import markdown
-from .config import check as checked
+from .config import check as checked, selection
 from .edge.fileio import check_writable, write_text
 from .runs import RunFolder
 
@@ -40,6 +40,9 @@ the ICML 2013 "Challenges in Representation Learning" workshop and is distribute
 its images come from the web and carry no licence of their own. Check that your use is compatible
 before shipping the weights in a product."""
 
+
+# Each shipped model family (file prefix in models/) and its card.
+CARD_NAMES = {"fer": "MODEL_CARD.md", "ferplus": "MODEL_CARD_ferplus.md"}
 
 # The training options a card shows as the recipe.
 RECIPE_KEYS = ("epochs", "batch_size", "learning_rate", "schedule", "warmup_epochs", "weight_decay",
@@ -76,6 +79,11 @@ def _warm_start_stages(opts: dict) -> tuple[str, str]:
         bullet = (f"{lead} {what} `{init}` (sha256 "
                   f"`{opts.get('init_sha256', '?')[:16]}…`) with a fresh optimizer and schedule")
         earlier = RunFolder.of_model(init)
+        shipped = _shipped_card(init)
+        if earlier is None and shipped:
+            bullets.append(bullet + f"; that file ships in the repository, and how it was "
+                           f"trained is in `{shipped}`.\n")
+            break
         if earlier is None:
             bullets.append(bullet + "; the run that made them is not recorded beside them.\n")
             break
@@ -95,6 +103,35 @@ def _warm_start_stages(opts: dict) -> tuple[str, str]:
         commands.insert(0, _command(earlier))
         opts, lead = first, "- That stage started from"
     return "".join(c + "\n      " for c in commands), "".join(bullets)
+
+
+def _shipped_card(path: Path) -> str | None:
+    """The card of a model file that ships in models/ (a later model's starting point), as a
+    repository path; None for a file elsewhere."""
+    folder = defaults.package_path("models").resolve()
+    try:
+        if path.resolve().parent != folder:
+            return None
+    except OSError:
+        return None
+    card = CARD_NAMES.get(path.stem)
+    return f"models/{card}" if card and (folder / card).exists() else None
+
+
+def _target(opts: dict) -> str:
+    """A bullet on what the model learned (--target) and what selected its checkpoint."""
+    target = opts.get("target", "fer2013")
+    votes = (f"FER+'s 10 crowd votes per face (`{_tilde(str(opts.get('votes')))}`, sha256 "
+             f"`{str(opts.get('votes_sha256', '?'))[:16]}…`; `fer_edge/votes.py`: votes of 1 "
+             f"dropped, the rest normalised over the 7 emotions, faces whose top vote is "
+             f"contempt, unknown or not-a-face left out)")
+    what = {"fer2013": "FER2013's one-annotator labels",
+            "ferplus": f"the distribution of {votes}",
+            "mix": f"{1 - float(opts.get('ferplus_weight') or 0):g} x FER2013's label + "
+                   f"{opts.get('ferplus_weight')} x the distribution of {votes}"}[target]
+    chosen = ("the FER+ majority benchmark on val" if selection(opts) == "ferplus"
+              else "val accuracy on FER2013's labels")
+    return f"- Target: {what}; checkpoints selected on {chosen}.\n"
 
 
 def _framework(config: dict) -> str:
@@ -145,10 +182,16 @@ def _training(run: RunFolder, train_command: str) -> dict:
     opts = config["options"]
     chosen = run.selected.name  # the checkpoint train selected on val
     swa = metrics.get("swa") if chosen == "swa.keras" else None
-    val = (swa or metrics)["splits"].get("val", {})
+    on_votes = selection(opts) == "ferplus"
+    figure = "FER+ majority" if on_votes else "top-1"
+
+    def val_of(m: dict) -> float:
+        val = m["splits"].get("val", {})
+        return (val.get("ferplus", {}) if on_votes else val).get("top1", float("nan"))
+
     val_line = (f"weight average (SWA) of the last {swa['epochs_averaged']} epochs, selected on val "
-                f"over the best single epoch ({metrics['splits']['val']['top1']:.2%}): val "
-                f"(PublicTest) top-1" if swa else "best val (PublicTest) top-1")
+                f"over the best single epoch ({val_of(metrics):.2%}): val (PublicTest) {figure}"
+                if swa else f"best val (PublicTest) {figure}")
     recipe = ", ".join(f"{k}={opts[k]}" for k in RECIPE_KEYS if opts.get(k) is not None)
     stages, warm = _warm_start_stages(opts)
     if opts.get("qat"):
@@ -156,11 +199,11 @@ def _training(run: RunFolder, train_command: str) -> dict:
                  "int8 rounding simulated (BatchNorm folded, per-channel weights, calibrated "
                  "activation ranges); its val figures are the simulation's.\n")
     bullets = f"""\
-- Data: FER2013 folder tree (`train/` = Training 28,705 images, `val/` = PublicTest for model
+{_target(opts)}- Data: FER2013 folder tree (`train/` = Training 28,705 images, `val/` = PublicTest for model
   selection, `test/` = PrivateTest for reporting only); data fingerprint `{config['data_fingerprint']}`.
 - Recipe: {recipe}.
 - Epochs run: {state.get('epoch', metrics.get('epochs_done'))}; {val_line}
-  {val.get('top1', float('nan')):.2%}; training time {state.get('train_seconds', 0) / 60:.0f} min with
+  {val_of(swa or metrics):.2%}; training time {state.get('train_seconds', 0) / 60:.0f} min with
   {_framework(config)}.
 {warm}{_teachers(opts)}"""
     return {"opts": opts, "arch": archs.get(opts["arch"]), "params": config["params"],
@@ -204,12 +247,46 @@ time. Ratios below 1 are faster than `fer`; absolute times vary with the machine
 """
 
 
+def _outside_section(path: Path, names: list[str]) -> str:
+    """Faces from outside FER2013, from benchmarks/outside_faces.py's JSON: each set's figure
+    for the models of the card's report that it scored."""
+    bench = json.loads(path.read_text())
+    results = {Path(m).name: r for m, r in bench["results"].items()}
+    sets = list(next(iter(bench["results"].values())))
+    rows = "".join(f"| `{m}` | " + " | ".join(f"{results[m][s]['score']:.2%}" for s in sets)
+                   + " |\n" for m in names if m in results)
+    if not rows:
+        return ""
+    metrics = " | ".join(f"{s} ({results[next(iter(results))][s]['metric'].replace('_', ' ')}, "
+                         f"n={results[next(iter(results))][s]['n']})" for s in sets)
+    return f"""
+## Faces from outside FER2013
+
+From `{path}`, written by `benchmarks/outside_faces.py` (the sets, their licences and how each
+is scored: `benchmarks/outside_faces.md`; none is in the repository).
+
+| model | {metrics} |
+|---|{'---:|' * len(sets)}
+{rows}"""
+
+
+def _role(name: str) -> str:
+    """"the default model" or how `classify --model` names the model family `name`."""
+    int8 = f"{name}_int8.tflite"
+    if int8 == defaults.DEFAULT_MODEL_NAME:
+        return "the default model"
+    known = [k for k, v in defaults.SHIPPED_MODELS.items() if v == int8]
+    return f"`--model {known[0]}`" if known else f"`{int8}`"
+
+
 def write_card(run, report, out, train_command: str, fast_run=None,
-               fast_train_command: str = None, peer_latency=None, force: bool = False) -> Path:
+               fast_train_command: str = None, peer_latency=None, force: bool = False,
+               name: str = "fer", outside=None) -> Path:
     cfg = checked("card", {"run": run, "report": report, "out": out,
                            "train_command": train_command, "fast_run": fast_run,
                            "fast_train_command": fast_train_command,
-                           "peer_latency": peer_latency, "force": force})
+                           "peer_latency": peer_latency, "force": force, "name": name,
+                           "outside": outside})
     if bool(cfg.fast_run) != bool(cfg.fast_train_command):
         raise FerEdgeError("--fast-run and --fast-train-command go together (the fast model's "
                            "run folder and the command that trained it)")
@@ -226,10 +303,13 @@ def write_card(run, report, out, train_command: str, fast_run=None,
         fast_folder = RunFolder(cfg.fast_run)
         fast = _fast_section(_training(fast_folder, cfg.fast_train_command), fast_folder)
     evaluated = " models/fer_fast_int8.tflite" if fast else ""
+    outside_rows = _outside_section(Path(cfg.outside), sorted({Path(v["model"]).name for v in
+                                                               result["variants"]})) \
+        if cfg.outside else ""
     peers = _peer_section(Path(cfg.peer_latency)) if cfg.peer_latency else ""
     rel = lambda p: Path(p).name  # noqa: E731
     tta = " --tta" if any(v.get("tta") for v in result["variants"]) else ""
-    text = f"""# Model card: fer-edge default model (`{opts['arch']}`)
+    text = f"""# Model card: fer-edge `{name}` models, {_role(name)} (`{opts['arch']}`)
 
 Generated by `fer-edge card` from `{run}/config.json`, `{run}/metrics.json` and
 `{report}/report.json` (written by `fer-edge evaluate`). Do not edit the figures by hand.
@@ -239,9 +319,10 @@ Generated by `fer-edge card` from `{run}/config.json`, `{run}/metrics.json` and
 - Architecture: `{opts['arch']}` — {main['arch'].description}
 - Parameters: {main['params']:,}; input 48x48x1 grayscale, raw grey levels 0..255 (the model
   rescales internally); output: softmax over `angry disgust fear happy sad surprise neutral`.
-- Files: `fer.keras` (Keras 3), `fer_float16.tflite`, `fer_int8.tflite` (full integer: int8
-  weights and activations, int8 input/output; the default of `fer-edge classify`). Each `.tflite`
-  carries its labels, input size, normalisation and quantization parameters in its metadata.
+- Files: `{name}.keras` (Keras 3), `{name}_float16.tflite`, `{name}_int8.tflite` (full integer:
+  int8 weights and activations, int8 input/output; {_role(name)} of `fer-edge classify`). Each
+  `.tflite` carries its labels, input size, normalisation and quantization parameters in its
+  metadata.
 
 ## Training
 
@@ -249,12 +330,13 @@ Generated by `fer-edge card` from `{run}/config.json`, `{run}/metrics.json` and
 
       {main['commands']}
       fer-edge export --model {run}/{chosen} --quantize all
-      python -c "import keras; keras.saving.load_model('{run}/{chosen}', compile=False).save('models/fer.keras')"
-      cp {run}/fer_float16.tflite {run}/fer_int8.tflite models/ && cp {run}/curves.png {report}/
-      fer-edge evaluate --data ../shared/fer2013 --split test --models models/fer.keras \\
-          models/fer_float16.tflite models/fer_int8.tflite{evaluated} --out {report}{tta}
+      python -c "import keras; keras.saving.load_model('{run}/{chosen}', compile=False).save('models/{name}.keras')"
+      cp {run}/fer_float16.tflite models/{name}_float16.tflite && cp {run}/fer_int8.tflite models/{name}_int8.tflite
+      cp {run}/curves.png {report}/
+      fer-edge evaluate --data ../shared/fer2013 --split test --models models/{name}.keras \\
+          models/{name}_float16.tflite models/{name}_int8.tflite{evaluated} --out {report}{tta}
 
-  `fer.keras` is `{chosen}` without its optimizer state (the same weights). The int8
+  `{name}.keras` is `{chosen}` without its optimizer state (the same weights). The int8
   calibration set is the committed manifest `calibration/fer2013_train_calib.json`
   (500 stratified Training images, seed 0). Training curves: `{rel(report)}/curves.png`.
 {fast}
@@ -264,7 +346,7 @@ Generated by `fer-edge card` from `{run}/config.json`, `{run}/metrics.json` and
 
 Confusion matrices: `{rel(report)}/confusion_*.png`; accuracy vs latency vs size:
 `{rel(report)}/tradeoff.png`.
-{peers}
+{outside_rows}{peers}
 ## Intended use
 
 {INTENDED_USE}

@@ -19,28 +19,43 @@ def _print_json(obj) -> None:
 class Data:
     """Inspect FER2013 data (folder tree or fer2013.csv)."""
 
-    def info(self, data: str = None, format: str = "text"):
-        """Per-split, per-class image counts.
+    def info(self, data: str = None, format: str = "text", votes: str = None):
+        """Per-split, per-class image counts, and the FER+ vote counts when votes are found.
 
         Args:
           data: FER2013 folder tree (train/val/test or Kaggle train/test) or fer2013.csv.
           format: "text" (a table) or "json".
+          votes: FER+ votes: a CSV keyed by path relative to the tree (default: ferplus.csv
+            beside the tree), or Microsoft's fer2013new.csv (default: beside fer2013.csv).
         """
-        from . import config, data as fdata
+        from . import config, data as fdata, votes as fvotes
         from .edge.preprocessing import LABELS
 
-        config.check("data info", {"data": data, "format": format})
-        ds = fdata.load(data)
+        config.check("data info", {"data": data, "format": format, "votes": votes})
+        ds = fdata.load(data, votes=votes)
         for note in ds.notes:
             print(f"fer-edge: {note}", file=sys.stderr)
         counts = ds.counts()
+        voted = {name: fvotes.counts(s.votes) for name, s in ds.splits.items()
+                 if s.votes is not None}
         if format == "json":
-            return _print_json(counts)
+            return _print_json({**counts, **({"ferplus": {"votes": ds.votes_path, **voted}}
+                                              if voted else {})})
         head = f"{'split':<6}{'images':>8}" + "".join(f"{lab:>10}" for lab in LABELS)
         print(head)
         for name, c in counts.items():
             print(f"{name:<6}{sum(c.values()):>8}" + "".join(f"{c[lab]:>10}" for lab in LABELS))
         print(f"fingerprint {ds.fingerprint}")
+        if voted:
+            print(f"\nFER+ votes ({ds.votes_path}): faces with votes, with a usable training "
+                  f"target (--target ferplus), in the majority benchmark, and its classes")
+            labels = fvotes.MAJORITY_LABELS
+            print(f"{'split':<6}{'votes':>7}{'target':>8}{'major.':>8}"
+                  + "".join(f"{lab:>10}" for lab in labels))
+            for name, v in voted.items():
+                per = v["majority_per_class"]
+                print(f"{name:<6}{v['with_votes']:>7}{v['target_usable']:>8}{v['majority']:>8}"
+                      + "".join(f"{per[lab]:>10}" for lab in labels))
 
 
 class Models:
@@ -93,7 +108,9 @@ class CLI:
               time_budget=None, track_test: bool = None, init: str = None,
               swa_start: int = None, swa_lr: float = None, teacher: str = None,
               distill_weight: float = None, temperature: float = None,
-              teacher_flip: bool = None, qat: bool = None, limit: int = None,
+              teacher_flip: bool = None, qat: bool = None, target: str = None,
+              ferplus_weight: float = None, votes: str = None, select: str = None,
+              limit: int = None,
               resume: bool = False, force: bool = False, strategy: str = None,
               logical_cpus: int = None, verbose: str = "auto"):
         """Train an architecture on FER2013 (Keras), keeping the best val-accuracy checkpoint.
@@ -141,6 +158,16 @@ class CLI:
           qat: quantization-aware fine-tuning of the --init model: trains with int8 rounding
             simulated (folded BN, per-channel weights, calibrated activation ranges), so its
             int8 export loses less; val accuracy is then the int8 simulation's.
+          target: what the model learns: "fer2013" (FER2013's one-annotator labels), "ferplus"
+            (the distribution of FER+'s 10 crowd votes over the 7 emotions; faces whose votes
+            agree on no emotion are left out) or "mix" (both, see --ferplus-weight).
+            Composes with --teacher (the teachers' share is mixed into this target).
+          ferplus_weight: --target mix: the share of the vote distribution (default 0.5).
+          votes: the FER+ votes (default: ferplus.csv beside a folder tree, fer2013new.csv
+            beside fer2013.csv).
+          select: what picks the checkpoint and stops early on val: "fer2013" (accuracy on
+            FER2013 labels), "ferplus" (the FER+ majority benchmark) or "auto" (fer2013 for
+            --target fer2013, ferplus otherwise).
           limit: use N images per split (smoke runs).
           resume: continue the run in --out from its last finished epoch, with its own data
             and options; only --epochs, --early-stopping-patience, --time-budget, --strategy,
@@ -200,11 +227,13 @@ class CLI:
     def evaluate(self, *paths, models=None, data: str = None, split: str = defaults.EVAL_SPLIT,
                  threads: int = defaults.EVAL_THREADS, out: str = None, format: str = "text",
                  limit: int = None, latency_runs: int = defaults.EVAL_LATENCY_RUNS,
-                 force: bool = False, tta: bool = False, micro: bool = False):
+                 force: bool = False, tta: bool = False, micro: bool = False, votes: str = None):
         """Compare model variants (.keras and .tflite) on the same images.
 
         Reports top-1, macro-F1, per-class accuracy, confusion matrix, size, parameters,
-        batch-1 latency (p50/p95), batched throughput and agreement with the first model.
+        batch-1 latency (p50/p95), batched throughput and agreement with the first model; with
+        FER+ votes, also the FER+ majority benchmark (8 emotions, as FER+ results are
+        published) and the mean share of annotators who chose each model's answer.
 
         Args:
           paths: more model files (so `--models A.keras B.tflite C.tflite` works).
@@ -221,6 +250,8 @@ class CLI:
           tta: also score each model with horizontal-flip averaging, as separate "+tta" rows.
           micro: also run each int8 .tflite on TFLite Micro's interpreter, as "int8-micro" rows
             (pip install 'fer-edge[micro]'; about 15-40 ms a face, so pair it with --limit).
+          votes: FER+ votes for the FER+ rows (default: ferplus.csv beside a folder tree,
+            fer2013new.csv beside fer2013.csv).
         """
         from . import config
         from .evaluate import evaluate, markdown
@@ -229,7 +260,7 @@ class CLI:
         all_models = ([models] if models else []) + list(paths)
         result = evaluate(all_models, data=data, split=split, threads=threads, out=out,
                           limit=limit, latency_runs=latency_runs, force=force, tta=tta,
-                          micro=micro)
+                          micro=micro, votes=votes)
         if format == "json":
             return _print_json(result)
         print(markdown(result))
@@ -324,7 +355,8 @@ class CLI:
 
     def card(self, run: str = None, report: str = None, out: str = "models/MODEL_CARD.md",
              train_command: str = None, fast_run: str = None, fast_train_command: str = None,
-             peer_latency: str = None, force: bool = False):
+             peer_latency: str = None, force: bool = False, name: str = "fer",
+             outside: str = None):
         """Write a model card from a training run and a `fer-edge evaluate --out` report.
 
         Args:
@@ -336,13 +368,17 @@ class CLI:
           fast_train_command: the command that reproduces the fast model's run.
           peer_latency: a `benchmarks/peer_latency.py --out` JSON: adds latency beside `fer`.
           force: overwrite an existing card.
+          name: the model family the card describes: "fer" (models/fer*.keras/.tflite, trained
+            on FER2013's labels) or "ferplus" (models/ferplus*, trained on FER+'s votes).
+          outside: a `benchmarks/outside_faces.py score --out` JSON: adds the faces from outside
+            FER2013.
         """
         from .card import write_card
 
         if not run or not report or not train_command:
             raise FerEdgeError("pass --run RUN_DIR --report EVAL_DIR --train-command '...'")
         print(write_card(run, report, out, train_command, fast_run, fast_train_command,
-                         peer_latency, force=force))
+                         peer_latency, force=force, name=name, outside=outside))
 
 
 # python-fire reads a bare "-" as its command separator: classify's "-" (stdin) is passed through

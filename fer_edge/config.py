@@ -226,6 +226,10 @@ SPECS: dict[str, list[Opt]] = {
         Opt("temperature", float, low=0, low_open=True),
         Opt("teacher_flip", bool),
         Opt("qat", bool),
+        Opt("target", str, choices=("fer2013", "ferplus", "mix")),
+        Opt("ferplus_weight", float, low=0, high=1, low_open=True, high_open=True),
+        Opt("votes", "file", suffixes=(".csv",)),
+        Opt("select", str, choices=("auto", "fer2013", "ferplus")),
         Opt("limit", int, low=1),
         Opt("resume", bool),
         Opt("force", bool),
@@ -261,6 +265,7 @@ SPECS: dict[str, list[Opt]] = {
         Opt("force", bool),
         Opt("tta", bool),
         Opt("micro", bool),
+        Opt("votes", "file", suffixes=(".csv",)),
     ],
     "classify": [
         Opt("model", str),        # the runtime names what is wrong with a model file
@@ -295,10 +300,13 @@ SPECS: dict[str, list[Opt]] = {
         Opt("fast_train_command", str),
         Opt("peer_latency", "file", suffixes=(".json",)),
         Opt("force", bool),
+        Opt("name", str, choices=("fer", "ferplus")),
+        Opt("outside", "file", suffixes=(".json",)),
     ],
     "data info": [
         Opt("data", "path", required=True),
         Opt("format", str, choices=("text", "json")),
+        Opt("votes", "file", suffixes=(".csv",)),
     ],
     "models list": [
         Opt("format", str, choices=("text", "json")),
@@ -370,10 +378,20 @@ def train_options(arch: str, given: dict) -> Config:
     if opts["qat"] and opts["swa_start"]:
         raise FerEdgeError("--qat and --swa-start do not combine (an average of weights leaves "
                            "the int8 ranges it was trained on)")
+    if given.get("ferplus_weight") is not None and opts["target"] != "mix":
+        raise FerEdgeError("--ferplus-weight is the share of the votes in --target mix")
     if opts["swa_start"] and opts["swa_start"] >= opts["epochs"]:
         raise FerEdgeError(f"--swa-start must be below --epochs ({opts['epochs']}), "
                            f"not {opts['swa_start']}")
     return opts
+
+
+def selection(opts: dict) -> str:
+    """What picks checkpoints on val: "fer2013" (FER2013 labels) or "ferplus" (the FER+
+    majority benchmark)."""
+    if opts.get("select", "auto") != "auto":
+        return opts["select"]
+    return "fer2013" if opts.get("target", "fer2013") == "fer2013" else "ferplus"
 
 
 RESUMABLE = tuple(o.name for o in SPECS["train"] if o.resume)

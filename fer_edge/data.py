@@ -40,6 +40,7 @@ class Split:
     x: np.ndarray  # uint8 (N, 48, 48)
     y: np.ndarray  # int64 (N,), index into LABELS
     ids: np.ndarray  # str (N,), the image's original id (file stem / CSV row)
+    votes: np.ndarray | None = None  # int16 (N, 10) FER+ votes (votes.COLUMNS), when read
 
     def __len__(self) -> int:
         return len(self.y)
@@ -49,7 +50,8 @@ class Split:
         return {lab: int(n) for lab, n in zip(LABELS, c)}
 
     def subset(self, idx) -> "Split":
-        return Split(self.x[idx], self.y[idx], self.ids[idx])
+        return Split(self.x[idx], self.y[idx], self.ids[idx],
+                     None if self.votes is None else self.votes[idx])
 
 
 @dataclass
@@ -59,6 +61,7 @@ class Dataset:
     fingerprint: str
     notes: list[str] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
+    votes_path: str | None = None   # the FER+ votes file attached to the splits, if any
 
     def split(self, name: str) -> Split:
         if name not in self.splits:
@@ -270,9 +273,27 @@ def limit_split(split: Split, n: int, seed: int) -> Split:
     return split.subset(idx)
 
 
+def attach_votes(splits: dict[str, Split], path: Path, from_csv: bool) -> None:
+    """Read the FER+ votes at `path` into each split's `votes` (see votes.py): row-aligned with
+    fer2013.csv, or keyed by path relative to a folder tree. A file that does not fit the data
+    raises one FerEdgeError line naming it and its first bad row."""
+    from . import votes as fvotes
+
+    if from_csv:
+        read = fvotes.read_csv_votes(path, {n: s.ids for n, s in splits.items()})
+    else:
+        keys = {n: {(LABELS[y], str(i)): k for k, (y, i) in enumerate(zip(s.y, s.ids))}
+                for n, s in splits.items()}
+        read = fvotes.read_tree_votes(path, keys, lambda name: SPLIT_ALIASES.get(name.lower()))
+    for name, v in read.items():
+        splits[name].votes = v
+
+
 def load(data: str | os.PathLike, val_fraction: float = 0.1, seed: int = 0,
-         limit: int | None = None, cache: bool = True) -> Dataset:
-    """Load FER2013 from a folder tree or the original CSV (see module doc)."""
+         limit: int | None = None, cache: bool = True,
+         votes: str | os.PathLike | None = None) -> Dataset:
+    """Load FER2013 from a folder tree or the original CSV (see module doc), with the FER+
+    votes of `votes` or, when None, of the votes file found beside the data (votes.py)."""
     if data is None or str(data) == "":
         raise FerEdgeError("no data given: pass --data DIR (a FER2013 folder tree or fer2013.csv)")
     root = Path(data).expanduser()
@@ -310,6 +331,13 @@ def load(data: str | os.PathLike, val_fraction: float = 0.1, seed: int = 0,
             if cache:
                 _cache_save(key, *hit)
     splits, skipped, data_fingerprint = hit
+    from . import votes as fvotes
+
+    votes_path = Path(votes).expanduser() if votes else fvotes.default_path(root)
+    if votes and not votes_path.is_file():
+        raise FerEdgeError(f"votes file not found: {votes_path}")
+    if votes_path is not None:
+        attach_votes(splits, votes_path, root.is_file())
     for split, n in skipped.items():
         notes.append(f"{split}: skipped {n} unreadable image(s)")
 
@@ -321,4 +349,5 @@ def load(data: str | os.PathLike, val_fraction: float = 0.1, seed: int = 0,
         splits = {n: limit_split(s, int(limit), seed) for n, s in splits.items()}
         notes.append(f"limited to {int(limit)} images per split (seed {seed})")
     ordered = {n: splits[n] for n in SPLITS if n in splits}
-    return Dataset(str(Path(data)), ordered, data_fingerprint, notes, skipped)
+    return Dataset(str(Path(data)), ordered, data_fingerprint, notes, skipped,
+                   None if votes_path is None else str(votes_path))

@@ -35,6 +35,12 @@ TRAIN = dict(
     temperature=2.0,        # softening of the teachers' probabilities (softmax of logits / T)
     teacher_flip=True,      # teachers also score each face's mirror image (averaged)
     qat=False,              # quantization-aware fine-tuning of an --init model (qat.py)
+    target="fer2013",       # "fer2013" (the one-annotator labels), "ferplus" (the FER+ vote
+                            # distribution) or "mix" (votes.py)
+    ferplus_weight=0.5,     # --target mix: share of the vote distribution in the target
+    votes=None,             # FER+ votes file (None: the one beside the data)
+    select="auto",          # checkpoint selection on val: "fer2013" labels, "ferplus" majority,
+                            # "auto": fer2013 for --target fer2013, else ferplus
 )
 SWA_LR_FRACTION = 0.25
 

@@ -112,10 +112,12 @@ def latency_ms(variant, face_u8: np.ndarray, runs: int, warmup: int) -> dict:
 def evaluate(models, data=None, split: str = defaults.EVAL_SPLIT,
              threads: int | None = defaults.EVAL_THREADS, out=None, limit: int | None = None,
              latency_runs: int = defaults.EVAL_LATENCY_RUNS, force: bool = False,
-             tta: bool = False, micro: bool = False) -> dict:
+             tta: bool = False, micro: bool = False, votes=None) -> dict:
     """Evaluate each model on the same images; the first model is the reference. With `tta`,
     each model gets a second row scored with horizontal-flip averaging (reported separately);
-    with `micro`, each int8 .tflite also runs on TFLite Micro's interpreter ("int8-micro")."""
+    with `micro`, each int8 .tflite also runs on TFLite Micro's interpreter ("int8-micro").
+    Where FER+ votes are found beside the data (or given as `votes`), each row also gets the
+    FER+ majority benchmark and the mean vote agreement ("ferplus", votes.py)."""
     from .runs import resolve_data
 
     if isinstance(models, (str, Path)):
@@ -125,14 +127,14 @@ def evaluate(models, data=None, split: str = defaults.EVAL_SPLIT,
     config.check("evaluate", {"models": [str(m) for m in models], "data": data, "split": split,
                               "threads": threads, "out": out, "limit": limit,
                               "latency_runs": latency_runs, "force": force, "tta": tta,
-                              "micro": micro})
+                              "micro": micro, "votes": votes})
     models = [Path(m) for m in models]
     data = resolve_data(data, models[0] if models[0].suffix == ".keras" else None)
     if out:
         out = Path(out)
         for name in ("report.md", "report.json"):
             check_writable(out / name, force)
-    ds = fdata.load(data, limit=limit)
+    ds = fdata.load(data, limit=limit, votes=votes)
     sp = ds.split(split)
     if not len(sp):
         raise FerEdgeError(f"split '{split}' of {data} is empty")
@@ -150,7 +152,7 @@ def evaluate(models, data=None, split: str = defaults.EVAL_SPLIT,
                 ref_pred = pred
             row["agreement_with_reference"] = float((pred == ref_pred).mean())
             variants.append(row)
-    result = {"split": split, "n": int(len(sp)), "data": str(data),
+    result = {"split": split, "n": int(len(sp)), "data": str(data), "votes": ds.votes_path,
               "data_fingerprint": ds.fingerprint, "reference": str(models[0]), "variants": variants}
     if out:
         write_reports(result, out)
@@ -166,15 +168,16 @@ def tied_top(scores: np.ndarray) -> int:
 
 def _score(variant, path: Path, sp, threads, latency_runs: int) -> tuple[dict, np.ndarray]:
     """One report row for `variant` on split `sp`, and its predicted labels."""
-    from . import report
+    from . import report, votes
 
     t = time.perf_counter()
     scores = variant.predict(sp.x)
     batch_s = time.perf_counter() - t
     pred = scores.argmax(1)
+    ferplus = {} if sp.votes is None else {"ferplus": votes.majority_summary(sp.votes, scores)}
     return {"model": str(path), "kind": variant.kind, "tta": isinstance(variant, _FlipTTA),
             "size_bytes": path.stat().st_size, "params": variant.params,
-            **report.summary(sp.y, pred), "tied_top": tied_top(scores),
+            **report.summary(sp.y, pred), **ferplus, "tied_top": tied_top(scores),
             "latency_ms": latency_ms(variant, sp.x[0], latency_runs, defaults.EVAL_WARMUP),
             "threads": threads,
             "throughput_ips": float(len(sp) / batch_s) if batch_s > 0 else None,
@@ -220,7 +223,39 @@ def markdown(result: dict) -> str:
                   "| | " + " | ".join(LABELS) + " |", "|---|" + "---:|" * len(LABELS)]
         for lab, row in zip(LABELS, r["confusion_matrix"]):
             lines.append(f"| **{lab}** | " + " | ".join(str(v) for v in row) + " |")
+    if all("ferplus" in r for r in result["variants"]):
+        lines += ferplus_markdown(result, shorts)
     return "\n".join(lines) + "\n"
+
+
+def ferplus_markdown(result: dict, shorts: list[str]) -> list[str]:
+    """The FER+ section of the report: the majority benchmark as FER+ results are published."""
+    from .votes import MAJORITY_LABELS
+
+    first = result["variants"][0]["ferplus"]
+    lines = ["", f"## FER+ majority benchmark ({first['n']} of {result['n']} faces)", "",
+             f"Votes: `{result.get('votes')}`. FER+'s published protocol: votes of 1 dropped; a "
+             "face counts when one emotion holds more than half of the remaining votes and is "
+             "one of FER+'s 8 emotions (unknown and not-a-face majorities are left out). These "
+             "models answer FER2013's 7 classes, so the contempt faces "
+             f"({first['support']['contempt']} here) count as errors. Vote agreement: the mean "
+             f"share of a face's 10 annotators who chose the model's answer, over the "
+             f"{first['n_with_votes']} faces with votes.", "",
+             "| model | kind | FER+ majority top-1 | vote agreement | "
+             + " | ".join(MAJORITY_LABELS) + " |",
+             "|---|---|---:|---:|" + "---:|" * len(MAJORITY_LABELS)]
+    for r, short in zip(result["variants"], shorts):
+        f = r["ferplus"]
+        lines.append(f"| `{short}` | {r['kind']} | {f['top1']:.2%} | {f['vote_agreement']:.2%} | "
+                     + " | ".join(f"{f['per_class_accuracy'][lab]:.2%}"
+                                  for lab in MAJORITY_LABELS) + " |")
+    for r, short in zip(result["variants"], shorts):
+        lines += ["", f"### FER+ confusion: {_variant_name(r, short)} (rows the majority, "
+                  "columns predicted)", "",
+                  "| | " + " | ".join(LABELS) + " |", "|---|" + "---:|" * len(LABELS)]
+        for lab, row in zip(MAJORITY_LABELS, r["ferplus"]["confusion_matrix"]):
+            lines.append(f"| **{lab}** | " + " | ".join(str(v) for v in row) + " |")
+    return lines
 
 
 def write_reports(result: dict, out: Path) -> None:

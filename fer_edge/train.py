@@ -46,15 +46,37 @@ def class_weights(y: np.ndarray, mode: str) -> np.ndarray:
     return w / (w * counts).sum() * counts.sum()  # mean weight over the data = 1
 
 
-def make_dataset(split: fdata.Split, opts: dict, training: bool, weights=None):
+def training_targets(split: fdata.Split, opts: dict) -> tuple[fdata.Split, np.ndarray]:
+    """(the faces to train on, their target distributions (N, 7)) for --target: FER2013's
+    one-hot labels; the FER+ vote distribution over the faces with a usable one (votes.py); or
+    (1 - ferplus_weight) * labels + ferplus_weight * votes (faces without usable votes keep
+    their label)."""
+    onehot = np.eye(NUM_CLASSES, dtype=np.float32)[split.y]
+    if opts.get("target", "fer2013") == "fer2013":
+        return split, onehot
+    from . import votes
+
+    dist, usable = votes.target_distribution(split.votes)
+    if opts["target"] == "ferplus":
+        return split.subset(np.flatnonzero(usable)), dist[usable]
+    w = float(opts["ferplus_weight"]) * usable[:, None]
+    return split, ((1 - w) * onehot + w * dist).astype(np.float32)
+
+
+def make_dataset(split: fdata.Split, opts: dict, training: bool):
     import tensorflow as tf
 
     from . import augment
 
-    x = batch_to_float(split.x) if len(split) else np.zeros((0, 48, 48, 1), np.float32)
-    y = np.eye(NUM_CLASSES, dtype=np.float32)[split.y]
     if training:
-        w = np.asarray(weights, np.float32)[split.y]
+        split, y = training_targets(split, opts)
+    else:
+        y = np.eye(NUM_CLASSES, dtype=np.float32)[split.y]
+    x = batch_to_float(split.x) if len(split) else np.zeros((0, 48, 48, 1), np.float32)
+    if training:
+        # class weights follow the targets: a face's label, or its votes' top emotion
+        top = y.argmax(1)
+        w = np.asarray(class_weights(top, opts["class_weight"]), np.float32)[top]
         ds = tf.data.Dataset.from_tensor_slices((x, y, w))
         ds = ds.shuffle(len(x), seed=opts["seed"], reshuffle_each_iteration=True)
         ds = ds.batch(opts["batch_size"])
@@ -167,8 +189,13 @@ def write_split_reports(model, ds: fdata.Dataset, run: Path, tag: str = "") -> d
     for name, split in ds.splits.items():
         if not len(split):
             continue
-        pred = predict(model, split.x).argmax(1)
+        scores = predict(model, split.x)
+        pred = scores.argmax(1)
         m = report.summary(split.y, pred)
+        if split.votes is not None:
+            from . import votes
+
+            m["ferplus"] = votes.majority_summary(split.votes, scores)
         metrics[name] = m
         report.plot_confusion(m["confusion_matrix"],
                               f"{tag}{model.name} — {name} (top-1 {m['top1']:.2%}, n={m['n']})",
@@ -217,9 +244,11 @@ def prepare(given: config.Config, overrides: dict) -> Session:
                                "fer2013.csv)")
         opts = config.train_options(arch, overrides)
         data, limit, state = given.data, given.limit, {}
-    ds = fdata.load(data, val_fraction=opts["val_fraction"], seed=opts["seed"], limit=limit)
+    ds = fdata.load(data, val_fraction=opts["val_fraction"], seed=opts["seed"], limit=limit,
+                    votes=opts.get("votes"))
     for note in ds.notes:
         print(f"fer-edge: {note}", file=sys.stderr)
+    _check_votes(ds, opts, data)
     if not len(ds.split("train")) or not len(ds.split("val")):
         raise FerEdgeError(f"{data}: train and val splits must not be empty")
     if opts.get("track_test") and not len(ds.split("test")):
@@ -236,6 +265,24 @@ def prepare(given: config.Config, overrides: dict) -> Session:
     verbose = given.verbose if given.verbose not in (None, "auto") else (
         1 if sys.stdout.isatty() else 2)
     return Session(run, opts, given, str(data), ds, state, strategy, int(verbose))
+
+
+def _check_votes(ds: fdata.Dataset, opts: dict, data) -> None:
+    """--target ferplus/mix and --select ferplus need FER+ votes; records the votes file's
+    sha256 in the options (config.json) when the run uses them."""
+    uses = opts.get("target", "fer2013") != "fer2013" or config.selection(opts) == "ferplus"
+    if not uses:
+        return
+    if ds.votes_path is None:
+        raise FerEdgeError(f"--target {opts.get('target')} / --select ferplus need FER+ votes: "
+                           f"none beside {data} (ferplus.csv beside a folder tree, "
+                           f"fer2013new.csv beside fer2013.csv); pass --votes FILE")
+    from . import votes
+
+    if not (votes.majority(ds.split("val").votes) >= 0).any():
+        raise FerEdgeError(f"{ds.votes_path}: no val face has a FER+ majority to select on")
+    opts["votes"] = ds.votes_path
+    opts["votes_sha256"] = distill.sha256(ds.votes_path)
 
 
 def _multiworker_run(run: RunFolder, opts: dict, given: config.Config) -> RunFolder:
@@ -299,12 +346,15 @@ def fit(s: Session, model) -> tuple[Any, float]:
     from . import callbacks
 
     train_split = s.ds.split("train")
-    train_ds = make_dataset(train_split, s.opts, True,
-                            class_weights(train_split.y, s.opts["class_weight"]))
+    train_ds = make_dataset(train_split, s.opts, True)
     val_ds = make_dataset(s.ds.split("val"), s.opts, False)
     test_ds = make_dataset(s.ds.split("test"), s.opts, False) if s.opts.get("track_test") \
         else None
     extra = []
+    if config.selection(s.opts) == "ferplus":   # first: the callbacks after it read its value
+        from .callbacks import FerPlusVal
+
+        extra.append(FerPlusVal(s.ds.split("val")))
     if s.opts.get("qat"):   # the weights move the activation ranges: re-measure every epoch
         from . import qat
 
@@ -347,10 +397,17 @@ def finalize(s: Session, model, train_ds, seconds: float) -> dict:
         metrics["swa"] = {"epochs_averaged": averaged,
                           "splits": write_split_reports(model, s.ds, s.run.path, tag="swa_")}
         # Model selection on val only: ship the average if it beats the best single epoch.
-        if metrics["swa"]["splits"]["val"]["top1"] > metrics["splits"]["val"]["top1"]:
+        if _val_score(metrics["swa"], s.opts) > _val_score(metrics, s.opts):
             metrics["selected"] = RunFolder.SWA
+    metrics["selected_on"] = config.selection(s.opts)
     s.run.write_metrics(metrics)
     return metrics
+
+
+def _val_score(metrics: dict, opts: dict) -> float:
+    """The val figure that selects checkpoints (config.selection)."""
+    val = metrics["splits"]["val"]
+    return val["ferplus"]["top1"] if config.selection(opts) == "ferplus" else val["top1"]
 
 
 def report_done(s: Session, metrics: dict) -> None:
@@ -358,7 +415,9 @@ def report_done(s: Session, metrics: dict) -> None:
     if "swa" in metrics:
         checkpoints.append((RunFolder.SWA, metrics["swa"]))
     for name, m in checkpoints:
-        summary = ", ".join(f"{k} {v['top1']:.2%}" for k, v in m["splits"].items())
+        summary = ", ".join(f"{k} {v['top1']:.2%}" + (f" (FER+ majority {v['ferplus']['top1']:.2%})"
+                                                      if "ferplus" in v else "")
+                            for k, v in m["splits"].items())
         print(f"done: {s.run}/{name} ({summary})", flush=True)
     print(f"selected on val: {s.run}/{metrics['selected']}", flush=True)
 

@@ -89,3 +89,49 @@ def moving_faces_video(path: Path, faces: list[np.ndarray], tracks: list[tuple],
         writer.write(canvas)
     writer.release()
     return path
+
+
+VOTE_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
+                "contempt", "unknown", "NF")
+# FER+ vote column of each of our labels (LABELS order).
+_VOTE_COLUMN_OF = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness",
+                   "sad": "sadness", "surprise": "surprise", "neutral": "neutral"}
+
+
+def votes_for(y: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Synthetic FER+ votes (N, 10): 10 annotators, most for the face's own class."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((len(y), len(VOTE_COLUMNS)), np.int64)
+    for i, k in enumerate(y):
+        own = VOTE_COLUMNS.index(_VOTE_COLUMN_OF[LABELS[k]])
+        out[i, own] = rng.integers(6, 11)
+        out[i, rng.integers(0, len(VOTE_COLUMNS))] += 10 - out[i].sum()
+    return out
+
+
+def write_tree_votes(path: Path, splits: dict, spellings=None) -> dict:
+    """A votes CSV keyed by path relative to a make_tree folder; returns {split: votes}."""
+    spellings = spellings or {lab: lab for lab in LABELS}
+    out = {}
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", *VOTE_COLUMNS])
+        for i, (split, (x, y)) in enumerate(splits.items()):
+            v = out[split] = votes_for(y, seed=i)
+            for n, k in enumerate(y):
+                w.writerow([f"{split}/{spellings[LABELS[k]]}/{USAGE.get(split, split)}_{n}.png",
+                            *v[n]])
+    return out
+
+
+def write_fer2013new(path: Path, splits: dict) -> dict:
+    """Microsoft's fer2013new.csv layout, row for row with write_csv; returns {split: votes}."""
+    out = {}
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["Usage", "Image name", *VOTE_COLUMNS])
+        for i, (split, (x, y)) in enumerate(splits.items()):
+            v = out[split] = votes_for(y, seed=i)
+            for n in range(len(y)):
+                w.writerow([USAGE[split], f"fer{n:07d}.png", *v[n]])
+    return out
