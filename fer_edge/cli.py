@@ -78,12 +78,14 @@ class Models:
         if format == "json":
             return _print_json({"shipped": shipped, "architectures": rows})
         files = max([len("file")] + [len(r["file"]) for r in shipped])
-        print(f"{'shipped':<9} {'file':<{files}} {'size':>9} {'top-1':>7} {'p50 ms':>7}  "
-              "(--model NAME)")
+        print(f"{'shipped':<9} {'file':<{files}} {'size':>9} {'top-1':>7} {'FER+':>7} "
+              f"{'p50 ms':>7}  (--model NAME; top-1 on FER2013's labels, FER+ on the FER+ "
+              f"majority, PrivateTest)")
+        pct = lambda v: "-" if v is None else f"{v:.2%}"  # noqa: E731
         for r in shipped:
-            top1 = "-" if r["top1"] is None else f"{r['top1']:.2%}"
             p50 = "-" if r["p50_ms"] is None else f"{r['p50_ms']:.3f}"
-            print(f"{r['name']:<9} {r['file']:<{files}} {r['size_bytes']:>9,} {top1:>7} {p50:>7}")
+            print(f"{r['name']:<9} {r['file']:<{files}} {r['size_bytes']:>9,} "
+                  f"{pct(r['top1']):>7} {pct(r['ferplus_top1']):>7} {p50:>7}")
         print()
         width = max(len("architecture"), *(len(r["name"]) for r in rows))
         print(f"{'architecture':<{width}} {'params':>11}  description")
@@ -394,6 +396,112 @@ def _protect_stdin(argv: list[str]) -> list[str]:
     return [_STDIN_ARG if (a == _STDIN and i < end) else a for i, a in enumerate(argv)]
 
 
+# ------------------------------------------------------------------ the strict command line
+# python-fire runs a command first and only then complains about an argument it could not use
+# (a whole training on the wrong settings for a typo): every option is checked against the
+# command's signature before fire is given the command line.
+
+_BOOL_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
+_HELP = {"--help", "-h", "--helpfull"}
+
+
+def _command_of(argv: list[str]):
+    """(the method a command line runs, its name, the index of its first argument), or None
+    for a line fire answers itself (help, a group without a command)."""
+    component, names = CLI(), []
+    for i, token in enumerate(argv):
+        member = getattr(component, token, None) if not token.startswith("-") else None
+        if member is None or token.startswith("_"):
+            return None
+        names.append(token)
+        if callable(member) and not isinstance(member, (Data, Models)):
+            return member, " ".join(names), i + 1
+        component = member
+    return None
+
+
+def _is_switch(param) -> bool:
+    return param.annotation in (bool, "bool") or isinstance(param.default, bool)
+
+
+def _is_option(token: str) -> bool:
+    """An option token (--name, --name=value, -x); a negative number is a value."""
+    return token.startswith("--") and len(token) > 2 or (
+        len(token) == 2 and token[0] == "-" and token[1].isalpha())
+
+
+def check_command_line(argv: list[str]) -> list[str]:
+    """The command line with each option spelled as fire reads it (`--no-teacher-flip` ->
+    `--noteacher_flip`), or FerEdgeError (exit 2) for an unknown or misspelt option (with the
+    closest known one), a value given to a switch, or an option without its value."""
+    import difflib
+    import inspect
+
+    if _HELP & set(argv[: argv.index("--") if "--" in argv else len(argv)]):
+        return argv
+    found = _command_of(argv)
+    if found is None:
+        return argv
+    method, command, start = found
+    params = {n: p for n, p in inspect.signature(method).parameters.items()
+              if p.kind is not p.VAR_POSITIONAL}
+    takes_paths = any(p.kind is p.VAR_POSITIONAL
+                      for p in inspect.signature(method).parameters.values())
+    flags = lambda: ", ".join("--" + n.replace("_", "-") for n in params)  # noqa: E731
+    out, i = argv[:start], start
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":                     # fire's own flags follow
+            out += argv[i:]
+            break
+        if not _is_option(token):
+            out.append(token)
+            i += 1
+            continue
+        key, eq, value = token.lstrip("-").partition("=")
+        name = key.replace("-", "_")
+        if len(key) == 1 and token[1] != "-":  # -e: fire's one-letter shortcut
+            matches = [n for n in params if n[0] == key]
+            if len(matches) != 1:
+                raise FerEdgeError(f"{token}: not an option of {command}"
+                                   + (f" (could be {', '.join('--' + m for m in matches)})"
+                                      if matches else f" (its options: {flags()})"))
+            name = matches[0]
+        negated = name not in params and name.startswith("no") and (
+            name[2:].lstrip("_") in params and _is_switch(params[name[2:].lstrip("_")]))
+        if negated:
+            name = name[2:].lstrip("_")
+        if name not in params:
+            close = difflib.get_close_matches(name, list(params), n=1, cutoff=0.6)
+            flag = "--" + key
+            raise FerEdgeError(f"unknown option {flag} for {command}"
+                               + (f": did you mean --{close[0].replace('_', '-')}?" if close
+                                  else f" (its options: {flags()})"))
+        flag = "--" + name.replace("_", "-")
+        nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if _is_switch(params[name]):
+            if eq and value.lower() not in _BOOL_WORDS:
+                raise FerEdgeError(f"{flag} is a switch: give it alone (or --no-"
+                                   f"{name.replace('_', '-')}), not ={value}")
+            if eq and negated:
+                raise FerEdgeError(f"--no-{name.replace('_', '-')} is a switch: it takes no "
+                                   f"value")
+            if not eq and nxt is not None and nxt != "--" and not _is_option(nxt) and (
+                    not takes_paths or nxt.lower() in _BOOL_WORDS):
+                raise FerEdgeError(f"{flag} is a switch: it takes no value (got {nxt!r}; "
+                                   f"--no-{name.replace('_', '-')} turns it off)")
+            out.append(f"--{'no' if negated else ''}{name}" + (f"={value}" if eq else ""))
+            i += 1
+            continue
+        if negated:
+            raise FerEdgeError(f"unknown option --{key} for {command}")
+        if not eq and (nxt is None or nxt == "--" or _is_option(nxt)):
+            raise FerEdgeError(f"{flag} needs a value")
+        out.append(f"--{name}={value}" if eq else f"--{name}")
+        i += 1
+    return out
+
+
 def main(argv=None) -> int:
     import fire
 
@@ -405,6 +513,7 @@ def main(argv=None) -> int:
         print(f"fer-edge {__version__}")
         return 0
     try:
+        argv = check_command_line(argv)
         fire.Fire(CLI(), command=argv, name="fer-edge")
     except FerEdgeError as e:
         print(f"fer-edge: error: {e}", file=sys.stderr)

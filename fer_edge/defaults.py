@@ -59,8 +59,10 @@ EVAL_WARMUP = 50
 
 # Edge runtime
 DEFAULT_MODEL_NAME = "fer_int8.tflite"
-# Shipped models `classify --model NAME` knows by name (files in models/).
-SHIPPED_MODELS = {"default": DEFAULT_MODEL_NAME, "fast": "fer_fast_int8.tflite"}
+# Shipped models `classify --model NAME` knows by name (files in models/): "fer2013" learned
+# FER2013's one-annotator labels, "ferplus" FER+'s 10-annotator votes (models/MODEL_CARD*.md).
+SHIPPED_MODELS = {"default": DEFAULT_MODEL_NAME, "fast": "fer_fast_int8.tflite",
+                  "fer2013": "fer_int8.tflite", "ferplus": "ferplus_int8.tflite"}
 SHIPPED_REPORT = "eval/report.json"   # their evaluate report, inside models/
 FACE_MARGIN = 0.1         # extra border around a detected face, as a fraction of its size
 MAX_IMAGE_SIDE = 4096     # larger images are downscaled before detection (memory, speed)

@@ -9,8 +9,9 @@ from . import defaults
 
 
 def shipped_rows() -> list[dict]:
-    """name, file, size, PrivateTest top-1 and p50 latency (no TTA) of each shipped model
-    that exists; figures are None where the report has no row for the file."""
+    """name, file, size, PrivateTest top-1 (FER2013 labels and the FER+ majority) and p50
+    latency (no TTA) of each shipped model that exists; figures are None where the report has
+    no row for the file."""
     folder = defaults.package_path("models")
     report = folder / defaults.SHIPPED_REPORT
     result = json.loads(report.read_text()) if report.exists() else {"variants": []}
@@ -23,6 +24,7 @@ def shipped_rows() -> list[dict]:
                     if v["model"].endswith("/" + fname) and not v.get("tta")), None)
         rows.append({"name": name, "file": f"models/{fname}", "size_bytes": path.stat().st_size,
                      "top1": row["top1"] if row else None,
+                     "ferplus_top1": row["ferplus"]["top1"] if row and "ferplus" in row else None,
                      "p50_ms": row["latency_ms"]["p50"] if row else None,
                      "split": result.get("split") if row else None})
     return rows

@@ -316,6 +316,14 @@ def run(packed: str, arch: str, out: str, time_budget: float | None = None,
     if match_epochs:
         overrides["epochs"] = wait_for_epochs(Path(match_epochs))
     opts = dict(resolve_options(arch, overrides))
+    # The packed data holds no FER+ votes: refuse what would be recorded and then ignored.
+    voted = [n for n in ("target", "ferplus_weight", "votes", "select")
+             if overrides.get(n) not in (None, "fer2013", "auto")]
+    if voted:
+        from fer_edge.errors import FerEdgeError
+
+        raise FerEdgeError(f"--{voted[0].replace('_', '-')}: gpu/train.py trains on FER2013's "
+                           f"labels only (its packed data has no FER+ votes); use fer-edge train")
     _fast_math()
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)

@@ -93,7 +93,11 @@ def test_card_with_a_fast_model_and_peer_latency(tmp_path):
     assert "`edge_fast_s`" in section and "strongest channels" in section
     assert "wider `edge_fast` model" in section and "1212121212121212" in section
     assert f"fer-edge export --model {fast}/best.keras --quantize int8" in section
-    assert "models/fer_fast_int8.tflite --out" in text   # evaluated beside the default
+    # the evaluate command names the report's own models, the fast one beside the default
+    models = " ".join(dict.fromkeys(v["model"] for v in
+                                    json.loads((REPORT / "report.json").read_text())["variants"]))
+    assert "models/fer_fast_int8.tflite" in models
+    assert f"--split test --models {models} \\\n" in text
     assert "| `fer_int8.tflite` | 0.160 | 0.46 |" in text and "| `fer` (its tflite) | 0.350 |" in text
     assert bench["command"] in text
     with pytest.raises(FerEdgeError, match="--fast-run and --fast-train-command go together"):
@@ -140,3 +144,65 @@ def test_card_of_a_run_started_from_an_int8_file_exports_it_between_the_two_comm
     train = text.index("      fer-edge train --out F")
     export = text.index(f"fer-edge export --model {float_run / 'best.keras'} --quantize int8")
     assert train < export < text.index("      fer-edge train --out Q --qat")
+
+
+def test_card_of_a_votes_run_names_its_target_selection_and_outside_faces(tmp_path):
+    run = _run(tmp_path / "fp", "fer-edge train --out FP --target ferplus", target="ferplus",
+               votes="/data/ferplus.csv", votes_sha256="cd" * 32)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["selected_on"] = "ferplus"
+    metrics["splits"]["val"]["ferplus"] = {"top1": 0.8512}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    report = json.loads((REPORT / "report.json").read_text())
+    first = report["variants"][0]["model"]
+    outside = {"results": {first: {"ckplus": {"score": 0.7711, "metric": "accuracy", "n": 912},
+                                   "muxspace": {"score": 0.6012, "metric": "mean_recall",
+                                                "n": 13443}}}}
+    (tmp_path / "outside.json").write_text(json.dumps(outside))
+    text = write_card(run, REPORT, tmp_path / "card.md", "fer-edge train --out FP",
+                      name="ferplus", outside=tmp_path / "outside.json").read_text()
+    assert text.startswith("# Model card: fer-edge `ferplus` models, `--model ferplus`")
+    assert "- Target: the distribution of FER+'s 10 crowd votes per face (`/data/ferplus.csv`, " \
+           "sha256 `cdcdcdcdcdcdcdcd…`" in text
+    assert "checkpoints selected on the FER+ majority benchmark on val" in text
+    assert "best val (PublicTest) FER+ majority\n  85.12%" in text
+    assert "`ferplus.keras` (Keras 3), `ferplus_float16.tflite`, `ferplus_int8.tflite`" in text
+    assert "cp " in text and "models/ferplus_int8.tflite" in text
+    assert "## Faces from outside FER2013" in text
+    assert f"| `{Path(first).name}` | 77.11% | 60.12% |" in text
+    # a FER2013-label run says so
+    plain = write_card(_run(tmp_path / "p", "fer-edge train --out P"), REPORT,
+                       tmp_path / "p.md", "fer-edge train --out P").read_text()
+    assert "- Target: FER2013's one-annotator labels; checkpoints selected on val accuracy on " \
+           "FER2013's labels." in plain
+
+
+def test_card_names_a_shipped_starting_model_and_its_card(tmp_path):
+    from fer_edge import defaults
+
+    start = defaults.package_path("models") / "fer.keras"
+    run = _run(tmp_path / "fp", "fer-edge train --out FP", init=str(start),
+               init_sha256="ef" * 32)
+    text = write_card(run, REPORT, tmp_path / "card.md", "fer-edge train --out FP").read_text()
+    assert f"starts from the weights of `{start}` (sha256 `efefefefefefefef…`) with a fresh " \
+           "optimizer and schedule; that file ships in the repository, and how it was trained " \
+           "is in `models/MODEL_CARD.md`." in text
+
+
+def test_a_stage_from_an_old_machine_is_found_committed_by_its_content(tmp_path, monkeypatch):
+    from fer_edge import card
+    from fer_edge.distill import sha256
+
+    committed = tmp_path / "reports"
+    one = _run(committed / "one", "fer-edge train --out runs/one")
+    (one / "best.keras").write_bytes(b"the weights of stage one")
+    monkeypatch.setattr(card, "COMMITTED_RUNS", committed)
+    digest = sha256(one / "best.keras")
+    two = _run(tmp_path / "two", "fer-edge train --init runs/one/best.keras --out TWO",
+               epochs=100, init="runs/one/best.keras", init_sha256=digest,
+               teacher="runs/one/best.keras", teacher_sha256=[digest])
+    text = write_card(two, REPORT, tmp_path / "card.md", "fer-edge train --out TWO").read_text()
+    assert f"(sha256 `{digest[:16]}…`) with a fresh optimizer and schedule (committed as " \
+           f"`reports/one/best.keras`); those were trained first" in text
+    assert text.index("fer-edge train --out runs/one") < text.index("fer-edge train --out TWO")
+    assert f"(committed as `reports/one/best.keras`): `edge_fast`" in text

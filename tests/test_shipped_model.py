@@ -60,7 +60,8 @@ def test_classify_without_model_uses_the_shipped_one():
 def test_shipped_models_reproduce_the_card_on_privatetest():
     from fer_edge.evaluate import evaluate
 
-    shipped = [MODELS / f for f in defaults.SHIPPED_MODELS.values() if (MODELS / f).exists()]
+    shipped = [MODELS / f for f in dict.fromkeys(defaults.SHIPPED_MODELS.values())
+               if (MODELS / f).exists()]
     result = evaluate(shipped, data=os.environ["FER_EDGE_DATA"], split="test", latency_runs=20)
     assert result["n"] == 3589
     for path, got in zip(shipped, result["variants"]):
@@ -93,3 +94,8 @@ def test_classify_knows_shipped_models_by_name(capsys):
             assert rc == 0 and json.loads(out)["faces"], err
         else:
             assert rc == 2 and err.startswith(f"fer-edge: error: no {name} model is shipped")
+    rc = main(["classify", str(image), "--model", "fastest"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.strip() == ("fer-edge: error: model not found: fastest is neither a "
+                                       "file nor a shipped model (default, fast, fer2013, "
+                                       "ferplus)")

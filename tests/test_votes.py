@@ -242,6 +242,12 @@ def test_train_on_votes_selects_on_the_ferplus_majority(tree, capsys):
     column = history[0].split(",").index("val_ferplus_accuracy")
     best = max(float(row.split(",")[column]) for row in history[1:])
     assert state["best_val_accuracy"] == pytest.approx(best)
+    # --resume continues on the same target, votes and selection
+    m = train(out=str(root.parent / "run"), resume=True, epochs=3, verbose=0)
+    history = (root.parent / "run" / "history.csv").read_text().splitlines()
+    assert len(history) == 4 and m["selected_on"] == "ferplus"
+    assert json.loads((root.parent / "run" / "config.json").read_text())["options"]["target"] \
+        == "mix"
 
 
 def votes_sha(path):
@@ -252,3 +258,49 @@ def votes_sha(path):
 
 def test_vote_columns_are_ferplus_order():
     assert votes.COLUMNS == VOTE_COLUMNS
+
+
+def test_evaluate_adds_the_ferplus_benchmark_per_model(tree, tiny_tflite, tmp_path):
+    from fer_edge.evaluate import evaluate, markdown
+    from fer_edge.edge.runtime import EmotionModel
+
+    root, made = tree
+    write_tree_votes(root / "ferplus.csv", made)
+    result = evaluate([tiny_tflite], data=str(root), split="test", latency_runs=2,
+                      out=tmp_path / "eval")
+    assert result["votes"] == str(root / "ferplus.csv")
+    row = result["variants"][0]["ferplus"]
+    sp = fdata.load(root).split("test")
+    model = EmotionModel(tiny_tflite)
+    scores = model.canonical_scores(model.predict(sp.x))
+    assert row == votes.majority_summary(sp.votes, scores)
+    text = markdown(result)
+    assert "## FER+ majority benchmark" in text and f"{row['top1']:.2%}" in text
+    saved = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert saved["variants"][0]["ferplus"]["n"] == row["n"]
+    # without votes beside the data, no FER+ rows
+    (root / "ferplus.csv").unlink()
+    plain = evaluate([tiny_tflite], data=str(root), split="test", latency_runs=2)
+    assert "ferplus" not in plain["variants"][0] and plain["votes"] is None
+    assert "FER+" not in markdown(plain)
+
+
+def test_outside_faces_scores_posed_sets_over_their_own_classes():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from outside_faces import SETS, score_set
+
+    y = np.array([LABELS.index(lab) for lab in ("happy", "sad", "fear", "neutral")])
+    scores = np.zeros((4, len(LABELS)))
+    scores[0, LABELS.index("happy")] = 1
+    scores[1, LABELS.index("neutral")] = 0.9        # neutral is out of CK+'s argmax: sad wins
+    scores[1, LABELS.index("sad")] = 0.1
+    scores[2, LABELS.index("surprise")] = 1
+    scores[3, LABELS.index("neutral")] = 1          # a neutral face is not scored on CK+
+    m = score_set(scores, y, SETS["ckplus"])
+    assert m["n"] == 3 and m["accuracy"] == round(2 / 3, 4)
+    assert m["per_class_recall"] == {"fear": 0.0, "happy": 1.0, "sad": 1.0}
+    m = score_set(scores, y, SETS["jaffe"])          # all 7 classes, argmax over all
+    assert m["n"] == 4 and m["accuracy"] == pytest.approx(2 / 4)

@@ -44,7 +44,11 @@ def shipped_model(name: str | os.PathLike | None) -> Path:
     """--model: a path, a shipped model's name ("default", "fast"), or None (the default)."""
     key = str(name) if name else "default"
     if key not in defaults.SHIPPED_MODELS:
-        return Path(name)
+        path = Path(name)
+        if not path.exists() and not path.suffix and len(path.parts) == 1:
+            raise FerEdgeError(f"model not found: {key} is neither a file nor a shipped model "
+                               f"({', '.join(defaults.SHIPPED_MODELS)})")
+        return path
     path = defaults.shipped_model(key)
     if not path.exists():
         raise FerEdgeError(
