@@ -111,7 +111,7 @@ def main(photos=str(REPO.parent / "shared" / "photos"), repeat: int = 3, threads
     result = {"photos": str(photos), "images": len(items), "repeat": repeat,
               "threads": threads, "detectors": {}}
     for name in (detectors if isinstance(detectors, (tuple, list)) else detectors.split(",")):
-        with quiet_native_stderr():
+        with quiet_native_stderr(always=True):
             det = detect.get(name, threads=threads)
         per_image, ms_photos, ms_all, groups = {}, [], [], {}
         for key, img, expected in items:

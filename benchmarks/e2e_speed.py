@@ -105,7 +105,7 @@ def main(photos=str(REPO.parent / "shared" / "photos"), rounds: int = 7, detect_
     """Per-photo ms and video fps of fer-edge's default (and with --detect-every) beside fer's
     pipeline."""
     photos = Path(photos)
-    with tempfile.TemporaryDirectory() as tmp, quiet_native_stderr():
+    with tempfile.TemporaryDirectory() as tmp, quiet_native_stderr(always=True):
         files = fetch_fer(Path(tmp))
         fer = FerPipeline(files)
         ours = Classifier(threads=1)

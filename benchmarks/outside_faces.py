@@ -165,11 +165,11 @@ def crops(folder: Path, spec: dict, detector: str):
     for path, _ in items:
         image = read_image(path)
         gray = to_gray(image)
-        faces = finder.detect(image) if finder is not None else []
+        faces = finder._detect(image) if finder is not None else []
         found.append(len(faces) > 0)
         if len(faces):
             largest = int(np.argmax(faces.boxes[:, 2] * faces.boxes[:, 3]))
-            xs.append(finder.crops(gray, faces)[largest])
+            xs.append(finder._crops(gray, faces)[largest])
         else:
             xs.append(face_to_input(gray))     # given crop, or no face found: the whole image
     x, found = np.stack(xs), np.array(found)

@@ -29,7 +29,7 @@ from fer_edge.edge.sources import quiet_native_stderr  # noqa: E402
 
 def main(models, rounds: int = 7, runs: int = 300, warmup: int = 50, out: str = None):
     paths = [Path(p) for p in (models.split(",") if isinstance(models, str) else models)]
-    with tempfile.TemporaryDirectory() as tmp, quiet_native_stderr():
+    with tempfile.TemporaryDirectory() as tmp, quiet_native_stderr(always=True):
         named = {str(p): p for p in paths}
         named["fer"] = fetch_fer(Path(tmp))[".tflite"]
         p50, per_round = interleaved_ms(named, rounds, runs, warmup)

@@ -2,7 +2,7 @@
 
 Every builder takes the 48x48x1 input tensor (already rescaled to 0..1) and returns the logits-free
 softmax output. `build()` adds the shared input layer and the in-model rescaling, so every
-architecture sees inputs from `labels.py` the same way.
+architecture sees inputs from `edge/preprocessing.py` the same way.
 """
 
 from __future__ import annotations

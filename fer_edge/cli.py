@@ -68,13 +68,18 @@ class Models:
         Args:
           format: "text" (tables) or "json".
         """
+        import importlib.util
+
         from . import archs, config
         from .shipped import shipped_rows
 
         config.check("models list", {"format": format})
         shipped = shipped_rows()
+        # the runtime install has no Keras: the shipped models are listed all the same
+        trainable = importlib.util.find_spec("keras") is not None
         rows = [{"name": a, "params": int(archs.build(a).count_params()),
-                 "description": archs.get(a).description} for a in archs.names()]
+                 "description": archs.get(a).description} for a in archs.names()] \
+            if trainable else []
         if format == "json":
             return _print_json({"shipped": shipped, "architectures": rows})
         files = max([len("file")] + [len(r["file"]) for r in shipped])
@@ -87,6 +92,9 @@ class Models:
             print(f"{r['name']:<9} {r['file']:<{files}} {r['size_bytes']:>9,} "
                   f"{pct(r['top1']):>7} {pct(r['ferplus_top1']):>7} {p50:>7}")
         print()
+        if not trainable:
+            print("architectures: pip install 'fer-edge[train]' to list and train them")
+            return
         width = max(len("architecture"), *(len(r["name"]) for r in rows))
         print(f"{'architecture':<{width}} {'params':>11}  description")
         for r in rows:

@@ -5,7 +5,7 @@ Supported sources:
   (then a stratified, seeded validation split is carved out of train, and the notes say so);
 - the original `fer2013.csv` (emotion, pixels, Usage), or a folder holding it.
 
-Labels always follow `labels.LABELS` (FER2013 ids), never folder order. Decoded arrays are cached
+Labels always follow `edge.preprocessing.LABELS` (FER2013 ids), never folder order. Decoded arrays are cached
 (keyed by the files' names, sizes and mtimes) so a second load of the full set takes well under
 a second.
 """

@@ -40,8 +40,10 @@ class _KerasVariant:
 class _TFLiteVariant:
     def __init__(self, path: Path, threads: int | None):
         from .edge.runtime import EmotionModel
+        from .edge.sources import quiet_native_stderr
 
-        self.model = EmotionModel(path, threads=threads)
+        with quiet_native_stderr(always=True):   # LiteRT's INFO line about its delegate
+            self.model = EmotionModel(path, threads=threads)
         self.kind = self.model.kind
         self.params = (self.model.meta or {}).get("params")
 

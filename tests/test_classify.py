@@ -238,13 +238,13 @@ class _FixedDetector:
 
 def test_boxes_reported_in_original_pixels(tiny_tflite):
     clf = fclassify.Classifier(tiny_tflite, no_detect=True)
-    clf.detector = _FixedDetector([[10, 20, 30, 40]])
+    clf.no_detect, clf.detector = False, _FixedDetector([[10, 20, 30, 40]])
     clf.margin = defaults.FACE_MARGIN
-    faces = clf.faces(np.zeros((100, 100), np.uint8), scale=2.5, size=(250, 250))
+    faces = clf._image_faces(np.zeros((100, 100), np.uint8), 2.5, (250, 250))
     assert faces[0]["box"] == [25, 50, 75, 100]
     # a box running over the border is clipped to the original image
     clf.detector = _FixedDetector([[90, -5, 30, 30]])
-    faces = clf.faces(np.zeros((100, 100), np.uint8), scale=1.0, size=(100, 100))
+    faces = clf._image_faces(np.zeros((100, 100), np.uint8), 1.0, (100, 100))
     assert faces[0]["box"] == [90, 0, 10, 25]
 
 

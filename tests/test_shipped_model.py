@@ -99,3 +99,18 @@ def test_classify_knows_shipped_models_by_name(capsys):
     assert rc == 2 and err.strip() == ("fer-edge: error: model not found: fastest is neither a "
                                        "file nor a shipped model (default, fast, fer2013, "
                                        "ferplus)")
+
+
+def test_models_list_in_the_runtime_install_lists_the_shipped_models(capsys, monkeypatch):
+    import importlib.util
+
+    from fer_edge.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "keras" else real(name, *a))
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "fer_int8.tflite" in out and "FER+" in out
+    assert out.strip().endswith("architectures: pip install 'fer-edge[train]' to list and "
+                                "train them")

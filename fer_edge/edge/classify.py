@@ -3,20 +3,21 @@ the eyes), classify their emotion with a `.tflite` on LiteRT; in videos and stre
 face with a track id.
 
 Imports only numpy, OpenCV and ai-edge-litert (never TensorFlow or Keras), so it runs on a
-device that has nothing else. The model and the face detector are loaded once per process; the
+device that has nothing else. A Classifier loads the model and the face detector once; the
 faces of one image are classified in one batch.
 
     from fer_edge import Classifier
-    clf = Classifier()                        # the shipped model, the default detector
-    clf.faces("photo.jpg")                    # [{"box", "emotion", "confidence", "scores"}]
-    for frame in clf.video("clip.mp4"):       # or 0 (camera 0), or "rtsp://..."
-        print(frame["time"], [(f["track"], f["emotion"]) for f in frame["faces"]])
+    with Classifier() as clf:                 # the shipped model, the default detector
+        clf.faces("photo.jpg")                # [{"box", "emotion", "confidence", "scores"}]
+        for frame in clf.video("clip.mp4"):   # or 0 (camera 0), or "rtsp://..."
+            print(frame["time"], [(f["track"], f["emotion"]) for f in frame["faces"]])
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -27,9 +28,9 @@ from .. import defaults
 from . import detect, sources, track
 from ..errors import FerEdgeError
 from .preprocessing import (aligned_crop, canonical_label, face_to_input, flip_tta, margin_crop,
-                     to_gray)
+                            to_gray, to_uint8)
 from .outputs import AnnotatedOutput, ResultWriter, print_summary
-from .sources import CAMERA_PREFIX, STDIN, quiet_native_stderr
+from .sources import CAMERA_PREFIX, STDIN
 
 MIN_IMAGE_SIDE = 8       # smaller images cannot hold a face: reported as zero faces, with a note
 
@@ -58,11 +59,23 @@ def shipped_model(name: str | os.PathLike | None) -> Path:
 
 
 class Classifier:
-    """A model and a face detector, loaded once.
+    """A model and a face detector, loaded once; what an app embeds.
 
-    `faces(image)` -> the faces of one image (a path or a decoded BGR/gray array);
-    `video(source)` -> a generator of frames ({"frame", "time", "faces"}) over a video file, a
-    camera index or a stream URL, each face with a "track" id.
+        with Classifier() as clf:                     # or Classifier("fast"), a .tflite path
+            clf.faces("photo.jpg")                    # [{"box", "emotion", "confidence", "scores"}]
+            clf.faces(frame)                          # a BGR array as OpenCV gives it
+            clf.faces(rgb, channels="rgb")            # an RGB array; a PIL image is read as RGB
+            clf.faces_batch([a, b, c])                # several images, their faces in one batch
+            with clf.video("clip.mp4") as frames:     # or 0 (camera 0), or "rtsp://..."
+                for frame in frames: ...              # {"file", "frame", "time", "faces"}
+
+    Images: a path, a numpy array (gray, BGR or BGRA by default, as OpenCV decodes them; 8- or
+    16-bit or float in 0..1) or a PIL image. Boxes are (x, y, w, h) in the caller's image pixels,
+    whatever its size (an image over defaults.MAX_IMAGE_SIDE is searched downscaled).
+
+    Threads: one Classifier may be shared; its detector and model calls run one at a time under
+    its lock (a LiteRT interpreter is not thread-safe). For parallel throughput give each thread
+    its own Classifier. Nothing here redirects the process's stderr.
     """
 
     def __init__(self, model: str | os.PathLike | None = None, detector: str = detect.DEFAULT,
@@ -72,54 +85,131 @@ class Classifier:
         from .runtime import EmotionModel
 
         path = shipped_model(model)
-        with quiet_native_stderr():
+        with sources.quiet_native_stderr():      # LiteRT's INFO lines, in the classify command
             self.model = EmotionModel(path, threads=threads, labels=_labels(labels))
             self.detector = None if no_detect else detect.get(detector, threads=threads)
         self.detector_name = None if no_detect else detect.resolve(detector)
+        self.no_detect = no_detect
         self.margin = margin
         self.tta = tta
         self.align = align
         self.names = [canonical_label(lab) or lab for lab in self.model.labels]
+        self._lock = threading.Lock()
+        self._closed = False
 
-    def detect(self, image: np.ndarray) -> detect.Detections:
-        """The faces' boxes (x, y, w, h), scores and eyes in the image's pixels."""
+    # ------------------------------------------------------------------------- the public API
+
+    def faces(self, image, channels: str = "bgr") -> list[dict]:
+        """The faces of one image: box (x, y, w, h in the image's pixels), emotion, confidence
+        and every label's score, largest-first as the detector found them."""
+        working, scale, size = self._working(image, channels)
+        return self._image_faces(working, scale, size)
+
+    def faces_batch(self, images, channels: str = "bgr") -> list[list[dict]]:
+        """`faces` of each image, the faces of all of them classified in one model batch."""
+        prepared = [self._working(image, channels) for image in images]
+        found, crops = [], []
+        for working, _, _ in prepared:
+            f = self._detect(working) if min(working.shape[:2]) >= MIN_IMAGE_SIDE else \
+                detect.Detections.build(np.zeros((0, 4)), np.zeros(0))
+            found.append(f)
+            if len(f):
+                crops.append(self._crops(to_gray(working), f))
+        scores = self._scores(np.concatenate(crops)) if crops else np.zeros((0, 0))
+        out, k = [], 0
+        for (_, scale, size), f in zip(prepared, found):
+            out.append([self._face(b, s, scale, size) for b, s in zip(f.boxes, scores[k:])])
+            k += len(f)
+        return out
+
+    def video(self, source, every: int = 1, smooth: float = defaults.VIDEO_SMOOTH,
+              detect_every: int = defaults.VIDEO_DETECT_EVERY) -> "VideoFrames":
+        """The frames of a video file, camera (an int) or stream URL, classified with track ids:
+        an iterator of {"file", "frame", "time", "faces"}; close it (or use `with`) to release
+        the capture before the end. `smooth` and `detect_every` as in `FrameTracker`."""
+        camera = isinstance(source, (int, np.integer)) and not isinstance(source, bool)
+        target = f"{CAMERA_PREFIX}{int(source)}" if camera else str(source)
+        return VideoFrames(self, target, every, FrameTracker(smooth, detect_every))
+
+    def close(self) -> None:
+        """Release the interpreters; the Classifier cannot be used after."""
+        with self._lock:
+            self.model = self.detector = None
+            self._closed = True
+
+    def __enter__(self) -> "Classifier":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------ internals
+
+    def _working(self, image, channels: str) -> tuple[np.ndarray, float, tuple[int, int]]:
+        """(the image as searched: BGR/gray uint8, at most MAX_IMAGE_SIDE; original pixels per
+        working pixel; the original (width, height))."""
+        if isinstance(image, (str, os.PathLike)):
+            try:
+                return sources.decode(np.fromfile(image, np.uint8))
+            except (OSError, ValueError) as e:
+                raise FerEdgeError(f"{image}: {getattr(e, 'strerror', None) or e}") from None
+        if channels not in ("bgr", "rgb"):
+            raise FerEdgeError(f"channels must be 'bgr' or 'rgb', not {channels!r}")
+        if not isinstance(image, np.ndarray) and hasattr(image, "convert"):   # a PIL image
+            image, channels = np.asarray(image.convert("RGB")), "rgb"
+        image = to_uint8(np.asarray(image))
+        if image.ndim not in (2, 3) or image.size == 0:
+            raise FerEdgeError(f"an image is a 2-D (gray) or 3-D (colour) array, not shape "
+                               f"{image.shape}")
+        if channels == "rgb" and image.ndim == 3 and image.shape[2] in (3, 4):
+            import cv2
+
+            image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR if image.shape[2] == 3
+                                 else cv2.COLOR_RGBA2BGRA)
         h, w = image.shape[:2]
-        if self.detector is None:
-            return detect.Detections.build([[0, 0, w, h]], [1.0])
-        return self.detector.detect(image)
+        working, scale = sources.shrink(image, defaults.MAX_IMAGE_SIDE)
+        return working, scale, (w, h)
 
-    def boxes(self, image: np.ndarray) -> np.ndarray:
-        return self.detect(image).boxes
+    def _check_open(self) -> None:
+        if self._closed:
+            raise FerEdgeError("this Classifier is closed")
 
-    def crops(self, gray: np.ndarray, found: detect.Detections) -> np.ndarray:
+    def _detect(self, image: np.ndarray) -> detect.Detections:
+        """The faces' boxes (x, y, w, h), scores and eyes in the working image's pixels."""
+        with self._lock:
+            self._check_open()
+            if self.no_detect:
+                h, w = image.shape[:2]
+                return detect.Detections.build([[0, 0, w, h]], [1.0])
+            return self.detector.detect(image)
+
+    def _crops(self, gray: np.ndarray, found: detect.Detections) -> np.ndarray:
         """uint8 (N, 48, 48) model inputs of the detected faces."""
-        margin = 0.0 if self.detector is None else self.margin
+        margin = 0.0 if self.no_detect else self.margin
         if self.align and found.eyes is not None:
             faces = [aligned_crop(gray, b, margin, e) for b, e in zip(found.boxes, found.eyes)]
         else:
             faces = [margin_crop(gray, b, margin) for b in found.boxes]
         return np.stack([face_to_input(f) for f in faces])
 
-    def scores(self, crops: np.ndarray) -> np.ndarray:
-        if self.tta:
-            return flip_tta(self.model.predict, crops, batch_size=2 * len(crops))
-        return self.model.predict(crops, batch_size=len(crops))
+    def _scores(self, crops: np.ndarray) -> np.ndarray:
+        with self._lock:
+            self._check_open()
+            if self.tta:
+                return flip_tta(self.model.predict, crops, batch_size=2 * len(crops))
+            return self.model.predict(crops, batch_size=len(crops))
 
-    def faces(self, image, scale: float = 1.0, size=None,
-              boxes: np.ndarray | None = None) -> list[dict]:
-        """The faces of one image: box (in original pixels: working box x `scale`, clipped to
-        `size`), emotion, confidence and every label's score."""
-        if isinstance(image, (str, os.PathLike)):
-            image = sources.read_image(image)
-        h, w = image.shape[:2]
-        found = self.detect(image) if boxes is None else detect.Detections.build(
+    def _image_faces(self, image: np.ndarray, scale: float, size,
+                     boxes: np.ndarray | None = None) -> list[dict]:
+        """The faces of a working image (`scale` and `size` map boxes to the original)."""
+        found = self._detect(image) if boxes is None else detect.Detections.build(
             boxes, np.ones(len(boxes)))
         if len(found) == 0:
             return []
-        scores = self.scores(self.crops(to_gray(image), found))
-        return [self.face(box, s, scale, size or (w, h)) for box, s in zip(found.boxes, scores)]
+        scores = self._scores(self._crops(to_gray(image), found))
+        return [self._face(box, s, scale, size) for box, s in zip(found.boxes, scores)]
 
-    def face(self, box, scores: np.ndarray, scale: float, size) -> dict:
+    def _face(self, box, scores: np.ndarray, scale: float, size) -> dict:
         k = int(np.argmax(scores))
         return {
             "box": _to_original(box, scale, size),
@@ -128,17 +218,33 @@ class Classifier:
             "scores": {n: round(float(v), 4) for n, v in zip(self.names, scores)},
         }
 
-    def video(self, source, every: int = 1, smooth: float = defaults.VIDEO_SMOOTH,
-              detect_every: int = defaults.VIDEO_DETECT_EVERY) -> Iterator[dict]:
-        """Frames of a video file, camera (an int) or stream URL: {"file", "frame", "time",
-        "faces"}, each face with its "track"; `smooth` and `detect_every` as in
-        `FrameTracker`."""
-        target = f"{CAMERA_PREFIX}{source}" if isinstance(source, int) else str(source)
-        tracker = FrameTracker(smooth, detect_every)
-        for item in sources.video_items(target, target, every):
-            if item.error:
-                raise FerEdgeError(f"{target}: {item.error}")
-            yield tracker.record(self, item)
+
+class VideoFrames:
+    """`Classifier.video`'s frames: an iterator that releases its capture when it ends, is
+    closed, or leaves a `with` block."""
+
+    def __init__(self, clf: Classifier, target: str, every: int, tracker: "FrameTracker"):
+        self._items = sources.video_items(target, target, every)
+        self.clf, self.target, self.tracker = clf, target, tracker
+
+    def __iter__(self) -> "VideoFrames":
+        return self
+
+    def __next__(self) -> dict:
+        item = next(self._items)
+        if item.error:
+            self.close()
+            raise FerEdgeError(f"{self.target}: {item.error}")
+        return self.tracker.record(self.clf, item)
+
+    def close(self) -> None:
+        self._items.close()          # runs video_items' finally: the capture is released
+
+    def __enter__(self) -> "VideoFrames":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class FrameTracker:
@@ -164,7 +270,7 @@ class FrameTracker:
                     or self.prev_gray is None or self.prev_gray.shape != gray.shape)
         if keyframe:
             self.since_detect = 0
-            found = clf.detect(image)
+            found = clf._detect(image)
             tracks = self.tracker.update(found.boxes.tolist())
         else:
             last, last_tracks = self.followed
@@ -185,9 +291,9 @@ class FrameTracker:
             gray = to_gray(image)
             found, tracks = self._faces_and_tracks(clf, image, gray)
             if len(found):
-                scores = clf.scores(clf.crops(gray, found))
+                scores = clf._scores(clf._crops(gray, found))
                 for box, s, t in zip(found.boxes, scores, tracks):
-                    face = clf.face(box, track.smooth(t, s, self.smooth), item.scale, item.size)
+                    face = clf._face(box, track.smooth(t, s, self.smooth), item.scale, item.size)
                     faces.append({"track": t.id, **face})
         return {"file": item.name, "frame": item.frame, "time": item.time, "faces": faces}
 
@@ -259,6 +365,17 @@ def classify(paths, model=None, detector: str = detect.DEFAULT, no_detect: bool 
     if isinstance(camera, int) and not isinstance(camera, bool) and camera >= 0:
         paths.append(f"{CAMERA_PREFIX}{camera}")
     check_options(paths, options)
+    # The command's contract is one line per bad input: what C libraries print on fd 2 (libjpeg,
+    # FFmpeg, LiteRT's INFO lines) is silenced for its duration, and only here.
+    with sources.native_stderr_silenced():
+        return _classify(paths, model, detector, no_detect, glob, every, threads, format,
+                         save_annotated, force, labels, tta, align, smooth, summary,
+                         detect_every, out, err, stdin)
+
+
+def _classify(paths, model, detector, no_detect, glob, every, threads, format, save_annotated,
+              force, labels, tta, align, smooth, summary, detect_every, out, err,
+              stdin) -> Summary:
     clf = Classifier(model, detector=detector, no_detect=no_detect, threads=threads,
                      labels=labels, tta=tta, align=align)
     run = _Run(clf, ResultWriter(format, out, clf.names), err,
@@ -342,4 +459,4 @@ def _image_faces(clf: Classifier, item: sources.Item, err) -> list[dict]:
         err.write(f"fer-edge: note: {item.name}: image is {item.size[0]}x{item.size[1]} px, "
                   f"too small to hold a face\n")
         return []
-    return clf.faces(item.image, item.scale, item.size)
+    return clf._image_faces(item.image, item.scale, item.size)

@@ -4,8 +4,8 @@ in `fer_edge/edge/assets/`, Apache-2.0, see NOTICE) and OpenCV's Haar cascades. 
 Every detector takes a decoded image (gray, BGR or BGRA, uint8). `detect(image)` returns
 `Detections`: face boxes (N, 4) of `x, y, w, h` in that image's pixels sorted left to right, their
 scores, and for BlazeFace the two eye centres (what `classify` levels a tilted face with).
-Calling a detector returns the boxes alone. Detectors are built once per process (`get`) and
-reused for every image.
+Calling a detector returns the boxes alone. `get` builds a new detector on each call: build one
+and reuse it for every image (a Classifier holds one).
 
 No single BlazeFace is best at every scale: full-range (192 px input) finds the small, distant
 faces of group photos but misses most close-ups and tight face crops, which short-range (128 px,
@@ -286,7 +286,7 @@ def resolve(name: str) -> str:
 
 
 def get(name: str = DEFAULT, threads: int | None = 1):
-    """Build a detector by name (once per process; reuse it for every image)."""
+    """A new detector by name (build it once, reuse it for every image)."""
     name = resolve(name)
     if name == "haar":
         return HaarDetector("haarcascade_frontalface_default.xml")

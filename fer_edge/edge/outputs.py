@@ -14,7 +14,6 @@ from ..errors import FerEdgeError
 from .fileio import IMAGE_EXTS
 from .sources import STDIN, Item
 
-FORMATS = ("table", "json", "csv")
 ANNOTATED_VIDEO_CODEC = "mp4v"    # in every OpenCV build's FFmpeg, headless included
 ANNOTATED_VIDEO_SUFFIX = "_annotated.mp4"
 

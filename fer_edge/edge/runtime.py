@@ -58,7 +58,6 @@ class EmotionModel:
         n_out = int(self.output["shape"][-1])
         if n_out != len(self.labels):
             raise FerEdgeError(f"{self.path}: {n_out} outputs but {len(self.labels)} labels")
-        self.size_bytes = len(buf)
         self.kind = (self.meta or {}).get("quantize", "tflite")
         self._batch = None
         self.interpreter.allocate_tensors()

@@ -27,11 +27,28 @@ STDIN = "-"
 CAMERA_PREFIX = "camera:"
 
 
+_SILENCED = 0   # > 0 inside native_stderr_silenced(): the classify command, never the API
+
+
 @contextlib.contextmanager
-def quiet_native_stderr():
+def native_stderr_silenced():
+    """Within this block, quiet_native_stderr() silences fd 2 around native calls. Only the
+    classify command enters it: redirecting fd 2 is process-wide, so an app's own threads could
+    lose their log lines; the Classifier API leaves stderr alone."""
+    global _SILENCED
+    _SILENCED += 1
+    try:
+        yield
+    finally:
+        _SILENCED -= 1
+
+
+@contextlib.contextmanager
+def quiet_native_stderr(always: bool = False):
     """Silence what C libraries (libpng, libjpeg, FFmpeg, LiteRT's INFO lines) print on fd 2, so
-    a bad input yields exactly our one line. FER_EDGE_DEBUG=1 keeps them."""
-    if os.environ.get("FER_EDGE_DEBUG"):
+    a bad input yields exactly our one line: inside native_stderr_silenced(), or `always` (a
+    command of its own: evaluate, the benchmarks). FER_EDGE_DEBUG=1 keeps them."""
+    if os.environ.get("FER_EDGE_DEBUG") or not (_SILENCED or always):
         yield
         return
     try:
