@@ -376,8 +376,15 @@ def test_csv_and_table(tmp_path, images, tiny_tflite, capsys):
     rc, out, err = run_classify(capsys, images["rgb.jpg"], "--model", tiny_tflite, "--no-detect")
     assert rc == 0
     header, line = out.splitlines()
-    assert header.split()[:4] == ["file", "time", "track", "face"] and "confidence" in header
-    assert line.startswith(str(images["rgb.jpg"])) and "0,0,80,96" in line
+    # photos: no time or track column; the file last, so a long path keeps the columns in line
+    assert header.split() == ["emotion", "confidence", "face", "box", "(x,y,w,h)", "file"]
+    assert line.endswith(str(images["rgb.jpg"])) and "0,0,80,96" in line
+    assert line.index("0,0,80,96") == header.index("face box")
+    long = _write(tmp_path / ("a" * 60) / "face.png", np.full((96, 80), 128, np.uint8))
+    rc, out, err = run_classify(capsys, long, images["rgb.jpg"], "--model", tiny_tflite,
+                                "--no-detect")
+    header, *lines = out.splitlines()
+    assert len({ln.rindex(" ") for ln in lines}) == 1     # the file column starts in one place
 
 
 def test_save_annotated(tmp_path, images, tiny_tflite, capsys):
@@ -401,6 +408,7 @@ def test_save_annotated(tmp_path, images, tiny_tflite, capsys):
 
     rc, out, err = run_classify(capsys, *args)          # no overwrite without --force
     assert rc == 1 and "exists; pass --force" in err
+    assert out.strip().splitlines()[1:] == []          # no result printed before the refusal
     rc, out, err = run_classify(capsys, *args, "--force")
     assert rc == 0, err
 

@@ -378,7 +378,7 @@ def _classify(paths, model, detector, no_detect, glob, every, threads, format, s
               stdin) -> Summary:
     clf = Classifier(model, detector=detector, no_detect=no_detect, threads=threads,
                      labels=labels, tta=tta, align=align)
-    run = _Run(clf, ResultWriter(format, out, clf.names), err,
+    run = _Run(clf, ResultWriter(format, out, clf.names, _has_video(paths, glob)), err,
                AnnotatedOutput(Path(save_annotated), force) if save_annotated else None,
                smooth, detect_every, summary)
     try:
@@ -399,6 +399,19 @@ def _classify(paths, model, detector, no_detect, glob, every, threads, format, s
                            f"could not be processed ({done.inputs - n} done, "
                            f"{done.faces} face{'s' if done.faces != 1 else ''})")
     return done
+
+
+def _has_video(paths: list[str], glob: str | None) -> bool:
+    """Whether any input is (or, for a folder, holds) a video, stream or camera: the table's
+    time and track columns."""
+    for arg in paths:
+        path = Path(arg)
+        if sources.is_stream(arg) or path.suffix.lower() in sources.VIDEO_EXTS:
+            return True
+        if path.is_dir() and any(p.suffix.lower() in sources.VIDEO_EXTS
+                                 for p in path.rglob(glob or "*")):
+            return True
+    return False
 
 
 class _Run:
@@ -437,6 +450,17 @@ class _Run:
         if item.skip:
             self.save(item)                    # drawn with the last faces, not classified
             return
+        if self.annotated is not None and item.name not in self.unsaved:
+            try:
+                self.annotated.check(item)
+            except FerEdgeError as e:          # before its result: one line, no result
+                if item.frame is None or item.name != self.video:
+                    self.done.inputs += 1
+                self.unsaved.add(item.name)
+                self.fail(item.name, f"annotated copy not written: {e}")
+                return
+        if item.name in self.unsaved and item.frame is not None:
+            return                             # the rest of a video whose copy failed
         if item.frame is None:
             self.done.inputs += 1
             record = {"file": item.name, "faces": _image_faces(self.clf, item, self.err)}

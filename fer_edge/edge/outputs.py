@@ -22,8 +22,9 @@ class ResultWriter:
     """One line per input image or video frame (JSON), or per face (table, CSV), flushed at once
     so results stream. Video frames carry "frame" and "time", their faces a "track"."""
 
-    def __init__(self, fmt: str, out, names: list[str]):
-        self.fmt, self.out, self.names = fmt, out, names
+    def __init__(self, fmt: str, out, names: list[str], videos: bool = True):
+        # videos: the table gets time and track columns (photos have neither)
+        self.fmt, self.out, self.names, self.videos = fmt, out, names, videos
         self.started = False
         if fmt == "csv":
             self.csv = csv.writer(out, lineterminator="\n")
@@ -32,9 +33,10 @@ class ResultWriter:
         if self.started:
             return
         self.started = True
-        if self.fmt == "table":
-            self.out.write(f"{'file':<32}  {'time':>8}  {'track':>5}  {'face box (x,y,w,h)':<20}  "
-                           f"{'emotion':<9} confidence\n")
+        if self.fmt == "table":   # the file name last: a long path cannot push columns out
+            when = f"{'time':>8}  {'track':>5}  " if self.videos else ""
+            self.out.write(f"{when}{'emotion':<9}  {'confidence':>10}  "
+                           f"{'face box (x,y,w,h)':<20}  file\n")
         elif self.fmt == "csv":
             self.csv.writerow(["file", "frame", "time", "face", "track", "x", "y", "w", "h",
                                "emotion", "confidence", *self.names])
@@ -55,12 +57,13 @@ class ResultWriter:
         else:
             name = record["file"]
             t = "" if record.get("time") is None else f"{record['time']:.2f}s"
+            when = (lambda track: f"{t:>8}  {track:>5}  ") if self.videos else (lambda track: "")
             if not faces:
-                self.out.write(f"{name:<32}  {t:>8}  {'':>5}  {'-':<20}  (no face)\n")
+                self.out.write(f"{when('')}{'(no face)':<9}  {'-':>10}  {'-':<20}  {name}\n")
             for f in faces:
                 box = ",".join(str(v) for v in f["box"])
-                self.out.write(f"{name:<32}  {t:>8}  {_blank(f.get('track')):>5}  {box:<20}  "
-                               f"{f['emotion']:<9} {f['confidence']:.2f}\n")
+                self.out.write(f"{when(_blank(f.get('track')))}{f['emotion']:<9}  "
+                               f"{f['confidence']:>10.2f}  {box:<20}  {name}\n")
         self.out.flush()
 
 
@@ -133,6 +136,12 @@ class AnnotatedOutput:
             self._image(item, faces)
         else:
             self._video_frame(item, annotate(item.image, self.last_faces, item.scale))
+
+    def check(self, item: Item) -> None:
+        """FerEdgeError when the item's annotated copy may not be written (it exists and there
+        is no --force): asked before the item is classified, so it fails before its result."""
+        if item.frame is None or self.video is None or self.video[0] != item.name:
+            fileio.check_writable(self.folder / annotated_name(item), self.force)
 
     def _image(self, item: Item, faces: list[dict]) -> None:
         import cv2
