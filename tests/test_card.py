@@ -49,6 +49,16 @@ def test_card_of_a_plain_run_has_no_warm_start(tmp_path):
     card = write_card(run, REPORT, tmp_path / "card.md", "fer-edge train --arch edge_fast")
     text = card.read_text()
     assert "Warm restart" not in text and "fer-edge train --arch edge_fast" in text
+    # figures in the words are computed: the run's counts, the manifest, the report's classes
+    config = json.loads((run / "config.json").read_text())
+    n = sum(config["counts"]["train"].values())
+    assert f"`train/` = Training {n:,} images" in text
+    assert "(500 stratified Training images, seed 0)" in text
+    int8 = next(r for r in json.loads((REPORT / "report.json").read_text())["variants"]
+                if r["kind"] == "int8" and not r.get("tta"))
+    pc = int8["per_class_accuracy"]
+    weakest = min(pc, key=pc.get)
+    assert f"the weakest classes on PrivateTest are `{weakest}` ({pc[weakest]:.1%})" in text
 
 
 def test_card_follows_a_chain_of_warm_restarts_and_ships_the_selected_swa_model(tmp_path):
