@@ -31,7 +31,12 @@ def face(photo: Path):
 def main(out: str, photos=str(REPO.parent / "shared" / "photos"), frames: int = 40,
          fps: float = 10.0):
     photos = Path(photos)
-    faces = [face(photos / n) for n in ("happy.jpg", "surprise.jpg", "sad.jpg")]
+    names = ("happy.jpg", "surprise.jpg", "sad.jpg")
+    missing = [n for n in names if not (photos / n).is_file()]
+    if missing:
+        sys.exit(f"demo_clip: {photos / missing[0]} not found: pass --photos DIR, a folder "
+                 f"holding {', '.join(names)} (one face each)")
+    faces = [face(photos / n) for n in names]
     half = frames // 2
     left, right = (180, 170, 20, 170), (330, 170, 490, 170)
     path = Path(out)

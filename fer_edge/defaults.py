@@ -64,6 +64,7 @@ DEFAULT_MODEL_NAME = "fer_int8.tflite"
 SHIPPED_MODELS = {"default": DEFAULT_MODEL_NAME, "fast": "fer_fast_int8.tflite",
                   "fer2013": "fer_int8.tflite", "ferplus": "ferplus_int8.tflite"}
 SHIPPED_REPORT = "eval/report.json"   # their evaluate report, inside models/
+SHIPPED_LATENCY = "eval/peer_latency.json"   # their time per face beside fer's (benchmarks/)
 FACE_MARGIN = 0.1         # extra border around a detected face, as a fraction of its size
 MAX_IMAGE_SIDE = 4096     # larger images are downscaled before detection (memory, speed)
 DETECTOR = "auto"         # classify's face detector: both BlazeFace models merged (detect.py)

@@ -1,5 +1,7 @@
 """The models that ship in `models/`, with the figures their `fer-edge evaluate` report
-(models/eval/report.json, written by evaluate, never typed in) gives for them."""
+(models/eval/report.json, written by evaluate, never typed in) gives for them, and their time
+per face beside `fer`'s from the one latency benchmark (models/eval/peer_latency.json, written by
+benchmarks/peer_latency.py), the figure the README and the cards show too."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ def shipped_rows() -> list[dict]:
     folder = defaults.package_path("models")
     report = folder / defaults.SHIPPED_REPORT
     result = json.loads(report.read_text()) if report.exists() else {"variants": []}
+    latency = folder / defaults.SHIPPED_LATENCY
+    ratios = json.loads(latency.read_text()).get("ratio_to_fer", {}) if latency.exists() else {}
     rows = []
     for name, fname in defaults.SHIPPED_MODELS.items():
         path = folder / fname
@@ -25,6 +29,7 @@ def shipped_rows() -> list[dict]:
         rows.append({"name": name, "file": f"models/{fname}", "size_bytes": path.stat().st_size,
                      "top1": row["top1"] if row else None,
                      "ferplus_top1": row["ferplus"]["top1"] if row and "ferplus" in row else None,
-                     "p50_ms": row["latency_ms"]["p50"] if row else None,
+                     "time_vs_fer": next((r for m, r in ratios.items()
+                                          if m.endswith("/" + fname)), None),
                      "split": result.get("split") if row else None})
     return rows
