@@ -212,6 +212,12 @@ def _teachers(opts: dict) -> str:
         if run is None:
             run, copy = _committed_run(digest)
             line += f" (committed as `{copy}`)" if copy else ""
+        if run is None:   # weights lost, but the run's reports committed under its folder's name
+            reports = COMMITTED_RUNS / Path(path).parent.name
+            if RunFolder(reports).is_run():
+                run = RunFolder(reports)
+                line += (f" (its weights are not committed; its run's reports are in "
+                         f"`{reports.relative_to(COMMITTED_RUNS.parent)}`)")
         if run is None:
             lines.append(line + ": the run that made it is not recorded beside it.\n")
             continue

@@ -216,3 +216,16 @@ def test_a_stage_from_an_old_machine_is_found_committed_by_its_content(tmp_path,
            f"`reports/one/best.keras`); those were trained first" in text
     assert text.index("fer-edge train --out runs/one") < text.index("fer-edge train --out TWO")
     assert f"(committed as `reports/one/best.keras`): `edge_fast`" in text
+
+
+def test_a_lost_teacher_is_described_from_its_committed_reports(tmp_path, monkeypatch):
+    from fer_edge import card
+
+    committed = tmp_path / "reports"
+    _run(committed / "teacher_x", "fer-edge train --arch teacher_vgg --out ~/runs/teacher_x")
+    monkeypatch.setattr(card, "COMMITTED_RUNS", committed)
+    text = card._teachers({"teacher": "/old/machine/teacher_x/swa.keras",
+                           "teacher_sha256": ["ab" * 32]})
+    assert "(its weights are not committed; its run's reports are in `reports/teacher_x`): " \
+           "`edge_fast`" in text
+    assert "trained by `fer-edge train --arch teacher_vgg --out ~/runs/teacher_x`" in text
