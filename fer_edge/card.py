@@ -82,6 +82,10 @@ def _warm_start_stages(opts: dict) -> tuple[str, str]:
         if earlier is None:   # a file of an old machine: its committed copy, by content
             earlier, copy = _committed_run(opts.get("init_sha256"))
             bullet += f" (committed as `{copy}`)" if copy else ""
+        if earlier is None:   # or at least its run's committed reports
+            earlier = _committed_reports(init)
+            bullet += (f" (not committed; its run's reports are in "
+                       f"`{earlier.path.relative_to(COMMITTED_RUNS.parent)}`)" if earlier else "")
         shipped = _shipped_card(init)
         if earlier is None and shipped:
             bullets.append(bullet + f"; that file ships in the repository, and how it was "
@@ -101,7 +105,8 @@ def _warm_start_stages(opts: dict) -> tuple[str, str]:
         bullets.append(bullet + f"; those were trained first ({done} epochs run) with "
                        f"{differ or 'the same recipe'}{rest if differ else ''}.\n")
         if int8:   # that run's selected checkpoint, exported (into its own folder)
-            commands.insert(0, f"fer-edge export --model {_tilde(str(earlier.selected))} "
+            commands.insert(0, f"fer-edge export --model "
+                               f"{_tilde(str(init.parent / earlier.selected.name))} "
                                f"--quantize int8")
         commands.insert(0, _command(earlier))
         opts, lead = first, "- That stage started from"
@@ -124,6 +129,18 @@ def _committed_run(digest: str | None) -> tuple["RunFolder | None", str | None]:
         if sha256(path) == digest:
             return RunFolder.of_model(path), str(path.relative_to(COMMITTED_RUNS.parent))
     return None, None
+
+
+def _committed_reports(model: Path) -> "RunFolder | None":
+    """The committed reports (config.json ...) of the run that wrote `model`, found by the
+    run folder's name under reports/ (one or two levels down), when its weights are not."""
+    if not COMMITTED_RUNS.is_dir():
+        return None
+    name = Path(model).parent.name
+    for config in sorted(COMMITTED_RUNS.glob(f"{name}/config.json")) + sorted(
+            COMMITTED_RUNS.glob(f"*/{name}/config.json")):
+        return RunFolder(config.parent)
+    return None
 
 
 def _shipped_card(path: Path) -> str | None:
@@ -213,11 +230,9 @@ def _teachers(opts: dict) -> str:
             run, copy = _committed_run(digest)
             line += f" (committed as `{copy}`)" if copy else ""
         if run is None:   # weights lost, but the run's reports committed under its folder's name
-            reports = COMMITTED_RUNS / Path(path).parent.name
-            if RunFolder(reports).is_run():
-                run = RunFolder(reports)
-                line += (f" (its weights are not committed; its run's reports are in "
-                         f"`{reports.relative_to(COMMITTED_RUNS.parent)}`)")
+            run = _committed_reports(Path(path))
+            line += (f" (its weights are not committed; its run's reports are in "
+                     f"`{run.path.relative_to(COMMITTED_RUNS.parent)}`)" if run else "")
         if run is None:
             lines.append(line + ": the run that made it is not recorded beside it.\n")
             continue
