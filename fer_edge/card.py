@@ -247,13 +247,17 @@ def _teachers(opts: dict) -> str:
     return "".join(lines)
 
 
-def _training(run: RunFolder, train_command: str) -> dict:
+def _training(run: RunFolder, train_command: str, checkpoint: str | None = None,
+              rule: str | None = None) -> dict:
     """What a card says of one training run: its options, architecture, the bullets on data,
     recipe, epochs, val and what it started from, the earlier stages' commands and the
-    checkpoint train selected on val."""
+    checkpoint that ships: the one train selected on val, or `checkpoint` when a rule that
+    also looks beyond val (`rule`, where it is written) chose it."""
     config, metrics, state = run.config, run.metrics, run.state
     opts = config["options"]
-    chosen = run.selected.name  # the checkpoint train selected on val
+    chosen = checkpoint or run.selected.name
+    if not (run / chosen).exists() and chosen not in (RunFolder.BEST, RunFolder.SWA):
+        raise FerEdgeError(f"--checkpoint {chosen}: not a checkpoint of {run}")
     swa = metrics.get("swa") if chosen == "swa.keras" else None
     on_votes = selection(opts) == "ferplus"
     figure = "FER+ majority" if on_votes else "top-1"
@@ -262,9 +266,15 @@ def _training(run: RunFolder, train_command: str) -> dict:
         val = m["splits"].get("val", {})
         return (val.get("ferplus", {}) if on_votes else val).get("top1", float("nan"))
 
-    val_line = (f"weight average (SWA) of the last {swa['epochs_averaged']} epochs, selected on val "
-                f"over the best single epoch ({val_of(metrics):.2%}): val (PublicTest) {figure}"
-                if swa else f"best val (PublicTest) {figure}")
+    how = (f"chosen by the rule in `{rule}` (val and faces from outside FER2013) over "
+           f"{'the weight average' if not swa else 'the best single epoch'}"
+           if checkpoint and checkpoint != run.selected.name else "selected on val over")
+    other = metrics["swa"] if not swa and "swa" in metrics else metrics
+    val_line = (f"weight average (SWA) of the last {swa['epochs_averaged']} epochs, {how} "
+                f"({val_of(metrics):.2%}): val (PublicTest) {figure}" if swa
+                else f"best val (PublicTest) {figure}" if how.startswith("selected")
+                else f"best single epoch, {how} ({val_of(other):.2%}): val (PublicTest) "
+                     f"{figure}")
     recipe = ", ".join(f"{k}={opts[k]}" for k in RECIPE_KEYS if opts.get(k) is not None)
     stages, warm = _warm_start_stages(opts)
     if opts.get("qat"):
@@ -355,12 +365,16 @@ def _role(name: str) -> str:
 
 def write_card(run, report, out, train_command: str, fast_run=None,
                fast_train_command: str = None, peer_latency=None, force: bool = False,
-               name: str = "fer", outside=None) -> Path:
+               name: str = "fer", outside=None, checkpoint: str = None,
+               rule: str = None) -> Path:
     cfg = checked("card", {"run": run, "report": report, "out": out,
                            "train_command": train_command, "fast_run": fast_run,
                            "fast_train_command": fast_train_command,
                            "peer_latency": peer_latency, "force": force, "name": name,
-                           "outside": outside})
+                           "outside": outside, "checkpoint": checkpoint, "rule": rule})
+    if cfg.checkpoint and not cfg.rule:
+        raise FerEdgeError("--checkpoint needs --rule: the file where the rule that chose it "
+                           "is written")
     if bool(cfg.fast_run) != bool(cfg.fast_train_command):
         raise FerEdgeError("--fast-run and --fast-train-command go together (the fast model's "
                            "run folder and the command that trained it)")
@@ -370,7 +384,7 @@ def write_card(run, report, out, train_command: str, fast_run=None,
         raise FerEdgeError(f"missing {report / 'report.json'}: run `fer-edge evaluate --out "
                            f"{report}` first")
     result = json.loads((report / "report.json").read_text())
-    main = _training(run, train_command)
+    main = _training(run, train_command, cfg.checkpoint, cfg.rule)
     opts, chosen = main["opts"], main["chosen"]
     fast = ""
     if cfg.fast_run:

@@ -368,7 +368,7 @@ class CLI:
     def card(self, run: str = None, report: str = None, out: str = "models/MODEL_CARD.md",
              train_command: str = None, fast_run: str = None, fast_train_command: str = None,
              peer_latency: str = None, force: bool = False, name: str = "fer",
-             outside: str = None):
+             outside: str = None, checkpoint: str = None, rule: str = None):
         """Write a model card from a training run and a `fer-edge evaluate --out` report.
 
         Args:
@@ -384,13 +384,17 @@ class CLI:
             on FER2013's labels) or "ferplus" (models/ferplus*, trained on FER+'s votes).
           outside: a `benchmarks/outside_faces.py score --out` JSON: adds the faces from outside
             FER2013.
+          checkpoint: the run's checkpoint that ships, "best.keras" or "swa.keras", when a rule
+            other than train's val choice picked it (default: train's choice).
+          rule: the file where that rule is written (needed with --checkpoint).
         """
         from .card import write_card
 
         if not run or not report or not train_command:
             raise FerEdgeError("pass --run RUN_DIR --report EVAL_DIR --train-command '...'")
         print(write_card(run, report, out, train_command, fast_run, fast_train_command,
-                         peer_latency, force=force, name=name, outside=outside))
+                         peer_latency, force=force, name=name, outside=outside,
+                         checkpoint=checkpoint, rule=rule))
 
 
 # python-fire reads a bare "-" as its command separator: classify's "-" (stdin) is passed through

@@ -302,6 +302,8 @@ SPECS: dict[str, list[Opt]] = {
         Opt("force", bool),
         Opt("name", str, choices=("fer", "ferplus")),
         Opt("outside", "file", suffixes=(".json",)),
+        Opt("checkpoint", str, choices=("best.keras", "swa.keras")),
+        Opt("rule", "file"),
     ],
     "data info": [
         Opt("data", "path", required=True),

@@ -229,3 +229,25 @@ def test_a_lost_teacher_is_described_from_its_committed_reports(tmp_path, monkey
     assert "(its weights are not committed; its run's reports are in `reports/teacher_x`): " \
            "`edge_fast`" in text
     assert "trained by `fer-edge train --arch teacher_vgg --out ~/runs/teacher_x`" in text
+
+
+def test_card_ships_the_checkpoint_a_written_rule_chose(tmp_path):
+    from fer_edge.errors import FerEdgeError
+    import pytest
+
+    run = _run(tmp_path / "r", "fer-edge train --out R", swa_start=3)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["selected"] = "best.keras"
+    metrics["splits"]["val"]["top1"] = 0.6612
+    metrics["swa"] = {"epochs_averaged": 5, "splits": {"val": {"top1": 0.6447}}}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    rule = tmp_path / "RULE.md"
+    rule.write_text("the rule")
+    text = write_card(run, REPORT, tmp_path / "card.md", "fer-edge train --out R",
+                      checkpoint="swa.keras", rule=rule).read_text()
+    assert f"weight average (SWA) of the last 5 epochs, chosen by the rule in `{rule}` (val and " \
+           "faces from outside FER2013) over the best single epoch (66.12%): val (PublicTest) " \
+           "top-1\n  64.47%" in text
+    assert f"fer-edge export --model {run}/swa.keras --quantize all" in text
+    with pytest.raises(FerEdgeError, match="--checkpoint needs --rule"):
+        write_card(run, REPORT, tmp_path / "c2.md", "x", checkpoint="swa.keras")
