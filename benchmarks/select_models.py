@@ -3,11 +3,12 @@ val figure and the two decisive outside-FER2013 figures, from the JSON that
 `fer-edge evaluate --split val --format json` and `benchmarks/outside_faces.py score` wrote.
 
     python benchmarks/select_models.py --val val.json --outside outside.json --on ferplus
-        [--out rule.json]
+        [--only A.tflite,B.tflite] [--out rule.json]
 
 --on ferplus: the val figure is the FER+ majority top-1 (rules 1 and 3); --on fer2013: FER2013's
-label top-1 (rule 2). Models are matched by path; each must be in both files. Prints the
-candidates best first, and JSON (to --out too).
+label top-1 (rule 2). --only: the rule's candidates among the files' models (default: all).
+Models are matched by path; each must be in both files. Prints the candidates best first, and
+JSON (to --out too).
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ def val_figure(row: dict, on: str) -> float:
     return row["ferplus"]["top1"] if on == "ferplus" else row["top1"]
 
 
-def rank(val: dict, outside: dict, on: str) -> list[dict]:
+def rank(val: dict, outside: dict, on: str, only=None) -> list[dict]:
     """Rows {model, val, ckplus, muxspace, mean}, best mean first (plain rows, no TTA)."""
     rows = []
     for v in val["variants"]:
-        if v.get("tta"):
+        if v.get("tta") or (only and v["model"] not in only):
             continue
         out = outside["results"].get(v["model"])
         if out is None:
@@ -44,14 +45,16 @@ def rank(val: dict, outside: dict, on: str) -> list[dict]:
     return sorted(rows, key=lambda r: -r["mean"])
 
 
-def main(val: str, outside: str, on: str = "ferplus", out: str = None):
+def main(val: str, outside: str, on: str = "ferplus", only=None, out: str = None):
     if on not in ("ferplus", "fer2013"):
         sys.exit("--on must be ferplus or fer2013")
-    rows = rank(json.loads(Path(val).read_text()), json.loads(Path(outside).read_text()), on)
+    only = [m.strip() for m in only.split(",")] if isinstance(only, str) else only
+    rows = rank(json.loads(Path(val).read_text()), json.loads(Path(outside).read_text()), on,
+                only)
     for r in rows:
         print(f"{r['mean']:.2%}  val {on} {r[f'val_{on}']:.2%}  ckplus {r['ckplus']:.2%}  "
               f"muxspace {r['muxspace']:.2%}  {r['model']}", file=sys.stderr)
-    result = {"on": on, "val": val, "outside": outside, "ranked": rows}
+    result = {"on": on, "val": val, "outside": outside, "only": only, "ranked": rows}
     print(json.dumps(result, indent=1))
     if out:
         write_json(Path(out), result)

@@ -304,3 +304,26 @@ def test_outside_faces_scores_posed_sets_over_their_own_classes():
     assert m["per_class_recall"] == {"fear": 0.0, "happy": 1.0, "sad": 1.0}
     m = score_set(scores, y, SETS["jaffe"])          # all 7 classes, argmax over all
     assert m["n"] == 4 and m["accuracy"] == pytest.approx(2 / 4)
+
+
+def test_the_selection_rule_ranks_by_the_mean_of_val_and_the_outside_sets():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from select_models import rank
+
+    val = {"variants": [
+        {"model": "a", "top1": 0.66, "ferplus": {"top1": 0.70}},
+        {"model": "b", "top1": 0.60, "ferplus": {"top1": 0.85}},
+        {"model": "a", "tta": True, "top1": 0.99, "ferplus": {"top1": 0.99}},
+        {"model": "c", "top1": 0.65, "ferplus": {"top1": 0.72}}]}
+    outside = {"results": {m: {"ckplus": {"score": ck}, "muxspace": {"score": mx}}
+                           for m, ck, mx in (("a", 0.71, 0.57), ("b", 0.73, 0.69),
+                                             ("c", 0.74, 0.60))}}
+    rows = rank(val, outside, "ferplus")
+    assert [r["model"] for r in rows] == ["b", "c", "a"]
+    assert rows[0]["mean"] == round((0.85 + 0.73 + 0.69) / 3, 4)
+    rows = rank(val, outside, "fer2013", only=["a", "c"])
+    assert [r["model"] for r in rows] == ["c", "a"]
+    assert rows[1]["mean"] == round((0.66 + 0.71 + 0.57) / 3, 4)
