@@ -5,9 +5,10 @@ Supported sources:
   (then a stratified, seeded validation split is carved out of train, and the notes say so);
 - the original `fer2013.csv` (emotion, pixels, Usage), or a folder holding it.
 
-Labels always follow `edge.preprocessing.LABELS` (FER2013 ids), never folder order. Decoded arrays are cached
-(keyed by the files' names, sizes and mtimes) so a second load of the full set takes well under
-a second.
+Labels always follow `edge.preprocessing.LABELS` (FER2013 ids), never folder order. Decoded
+arrays are cached (keyed by the files' names, sizes and mtimes) so a second load of the full set
+takes well under a second. FER+ votes found beside the data (or given) are attached to each split
+(`votes.py`).
 """
 
 from __future__ import annotations

@@ -274,9 +274,10 @@ def _check_votes(ds: fdata.Dataset, opts: dict, data) -> None:
     if not uses:
         return
     if ds.votes_path is None:
-        raise FerEdgeError(f"--target {opts.get('target')} / --select ferplus need FER+ votes: "
-                           f"none beside {data} (ferplus.csv beside a folder tree, "
-                           f"fer2013new.csv beside fer2013.csv); pass --votes FILE")
+        target = opts.get("target", "fer2013")
+        what = f"--target {target}" if target != "fer2013" else "--select ferplus"
+        raise FerEdgeError(f"{what} needs FER+ votes: none beside {data} (ferplus.csv beside a "
+                           f"folder tree, fer2013new.csv beside fer2013.csv); pass --votes FILE")
     from . import votes
 
     if not (votes.majority(ds.split("val").votes) >= 0).any():

@@ -200,7 +200,7 @@ def test_ferplus_target_needs_votes(tmp_path, monkeypatch, capsys):
     make_tree(tmp_path / "d", per_split={"train": 3, "val": 2, "test": 2})
     rc = main(["train", "--data", str(tmp_path / "d"), "--arch", "tiny", "--epochs", "1",
                "--target", "ferplus", "--out", str(tmp_path / "run")])
-    assert rc == 2 and "need FER+ votes" in capsys.readouterr().err
+    assert rc == 2 and "--target ferplus needs FER+ votes: none beside" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
     rc = main(["train", "--data", str(tmp_path / "d"), "--arch", "tiny", "--epochs", "1",
                "--ferplus-weight", "0.3", "--out", str(tmp_path / "run")])
