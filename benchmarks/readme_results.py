@@ -42,7 +42,7 @@ def _shipped_rows(report: dict, outside: dict, latency: dict) -> list[str]:
         row = by_file.get(fname)
         if row is None:
             continue
-        out = outside.get(fname, {})
+        out = outside.get(row["model"], {})   # by path: another folder's file may share a name
         ratio = next((r for m, r in latency.get("ratio_to_fer", {}).items()
                       if Path(m).name == fname), None)
         family = "ferplus" if fname.startswith("ferplus") else "fer"
@@ -58,8 +58,7 @@ def _shipped_rows(report: dict, outside: dict, latency: dict) -> list[str]:
 
 def table() -> str:
     report = json.loads(REPORT.read_text())
-    outside = {Path(m).name: r for m, r in
-               json.loads(OUTSIDE.read_text())["results"].items()} if OUTSIDE.exists() else {}
+    outside = json.loads(OUTSIDE.read_text())["results"] if OUTSIDE.exists() else {}
     latency = json.loads(PEER_LATENCY.read_text()) if PEER_LATENCY.exists() else {}
     peer = json.loads(PEER_ACCURACY.read_text()) if PEER_ACCURACY.exists() else None
     lines = [START, "",

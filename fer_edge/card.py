@@ -105,10 +105,11 @@ def _warm_start_stages(opts: dict) -> tuple[str, str]:
         bullets.append(bullet + f"; those were trained first ({done} epochs run) with "
                        f"{differ or 'the same recipe'}{rest if differ else ''}.\n")
         if int8:   # that run's selected checkpoint, exported (into its own folder)
-            commands.insert(0, f"fer-edge export --model "
-                               f"{_tilde(str(init.parent / earlier.selected.name))} "
-                               f"--quantize int8")
+            commands.insert(0, f"fer-edge export --model {_out_folder(earlier)}/"
+                               f"{earlier.selected.name} --quantize int8")
         commands.insert(0, _command(earlier))
+        # how that stage's own teachers were trained: their commands run before it
+        bullets.append(_teachers(first).replace("- Distilled", "- That stage was distilled", 1))
         opts, lead = first, "- That stage started from"
     return "".join(c + "\n      " for c in commands), "".join(bullets)
 
@@ -184,18 +185,24 @@ def _calibration() -> str:
     return f"{manifest['size']:,} stratified Training images, seed {manifest['seed']}"
 
 
-def _scarce_class(config: dict, result: dict) -> str:
-    """The sentence on the rarest training class and the weakest class of the card's int8
-    model, from the run's counts and the report's per-class accuracy."""
+def _scarce_class(config: dict, result: dict, name: str) -> str:
+    """The sentence on the rarest training class and the weakest classes of the card's int8
+    model (`name`_int8.tflite), from the run's counts and the report's per-class accuracy: on
+    the FER+ majority for a model selected on it (contempt, which 7-class models never answer,
+    left out), else on FER2013's labels."""
     counts = config.get("counts", {}).get("train") or {}
     rows = [v for v in result["variants"] if not v.get("tta")]
-    row = next((v for v in rows if v["kind"] == "int8"), rows[0])
-    pc = row["per_class_accuracy"]
+    row = next((v for v in rows if Path(v["model"]).name == f"{name}_int8.tflite"),
+               next((v for v in rows if v["kind"] == "int8"), rows[0]))
+    votes = selection(config.get("options", {})) == "ferplus" and "ferplus" in row
+    pc = {k: v for k, v in (row["ferplus"] if votes else row)["per_class_accuracy"].items()
+          if k != "contempt"}
     weakest = sorted(pc, key=pc.get)[:2]
     scarce = min(counts, key=counts.get) if counts else None
     share = f"`{scarce}` has {counts[scarce] / sum(counts.values()):.1%} of the training images; " \
         if scarce else ""
-    return (f"{share}the weakest classes on PrivateTest are `{weakest[0]}` "
+    on = "PrivateTest's FER+ majority" if votes else "PrivateTest"
+    return (f"{share}the weakest classes on {on} are `{weakest[0]}` "
             f"({pc[weakest[0]]:.1%}) and `{weakest[1]}` ({pc[weakest[1]]:.1%}) "
             f"(`{Path(row['model']).name}`).")
 
@@ -294,19 +301,26 @@ def _training(run: RunFolder, train_command: str, checkpoint: str | None = None,
             "bullets": bullets, "commands": f"{stages}{train_command}", "chosen": chosen}
 
 
+def _out_folder(run: RunFolder) -> str:
+    """Where the run's command wrote its checkpoints (its --out): the run folder itself, or, for
+    a run whose reports are all that was committed, the folder its command names."""
+    argv = _command(run).split(" ")
+    return argv[argv.index("--out") + 1] if "--out" in argv[:-1] else _tilde(str(run))
+
+
 def _fast_section(fast: dict, run: RunFolder) -> str:
     """The card's section on the fast model (`fer_fast_int8.tflite`, `--model fast`)."""
     return f"""
 ## The fast model (`fer_fast_int8.tflite`, `fer-edge classify --model fast`)
 
 - Architecture: `{fast['opts']['arch']}` — {fast['arch'].description}
-- Parameters: {fast['params']:,}; the same input, output and metadata as the default model;
+- Parameters: {fast['params']:,}; the same input, output and metadata as `fer_int8.tflite`;
   full integer int8 only.
-{fast['bullets']}- Reproduce (before the default model's evaluate above):
+{fast['bullets']}- Reproduce (before the evaluate above):
 
       {fast['commands']}
-      fer-edge export --model {_tilde(str(run))}/{fast['chosen']} --quantize int8
-      cp {_tilde(str(run))}/fer_int8.tflite models/fer_fast_int8.tflite
+      fer-edge export --model {_out_folder(run)}/{fast['chosen']} --quantize int8
+      cp {_out_folder(run)}/fer_int8.tflite models/fer_fast_int8.tflite
 
   Its figures are the `fer_fast_int8.tflite` rows of the results below.
 """
@@ -315,7 +329,9 @@ def _fast_section(fast: dict, run: RunFolder) -> str:
 def _peer_section(path: Path) -> str:
     """Per-face latency beside `fer`'s model, from benchmarks/peer_latency.py's JSON."""
     bench = json.loads(path.read_text())
-    rows = "".join(f"| `{Path(m).name}` | {ms:.3f} | {bench['ratio_to_fer'][m]:.2f} |\n"
+    names = [Path(m).name for m in bench["p50_ms"]]
+    label = lambda m: Path(m).name if names.count(Path(m).name) == 1 else _tilde(m)  # noqa: E731
+    rows = "".join(f"| `{label(m)}` | {ms:.3f} | {bench['ratio_to_fer'][m]:.2f} |\n"
                    for m, ms in bench["p50_ms"].items() if m != "fer")
     return f"""
 ## Per-face latency beside `fer`
@@ -331,18 +347,20 @@ time. Ratios below 1 are faster than `fer`; absolute times vary with the machine
 """
 
 
-def _outside_section(path: Path, names: list[str]) -> str:
+def _outside_section(path: Path, models: list[str]) -> str:
     """Faces from outside FER2013, from benchmarks/outside_faces.py's JSON: each set's figure
-    for the models of the card's report that it scored."""
+    for the models of the card's report (by path) that it scored."""
     bench = json.loads(path.read_text())
-    results = {Path(m).name: r for m, r in bench["results"].items()}
-    sets = list(next(iter(bench["results"].values())))
-    rows = "".join(f"| `{m}` | " + " | ".join(f"{results[m][s]['score']:.2%}" for s in sets)
-                   + " |\n" for m in names if m in results)
+    results = bench["results"]
+    sets = list(next(iter(results.values())))
+    rows = "".join(f"| `{Path(m).name}` | " + " | ".join(f"{results[m][s]['score']:.2%}"
+                                                       for s in sets)
+                   + " |\n" for m in models if m in results)
     if not rows:
         return ""
-    metrics = " | ".join(f"{s} ({results[next(iter(results))][s]['metric'].replace('_', ' ')}, "
-                         f"n={results[next(iter(results))][s]['n']})" for s in sets)
+    first = next(iter(results.values()))
+    metrics = " | ".join(f"{s} ({first[s]['metric'].replace('_', ' ')}, n={first[s]['n']})"
+                         for s in sets)
     return f"""
 ## Faces from outside FER2013
 
@@ -392,11 +410,11 @@ def write_card(run, report, out, train_command: str, fast_run=None,
         fast = _fast_section(_training(fast_folder, cfg.fast_train_command), fast_folder)
     # the evaluate command that wrote the report: its models, in its order
     evaluated = " ".join(dict.fromkeys(v["model"] for v in result["variants"]))
-    outside_rows = _outside_section(Path(cfg.outside), sorted({Path(v["model"]).name for v in
-                                                               result["variants"]})) \
-        if cfg.outside else ""
+    outside_rows = _outside_section(Path(cfg.outside), list(dict.fromkeys(
+        v["model"] for v in result["variants"]))) if cfg.outside else ""
     peers = _peer_section(Path(cfg.peer_latency)) if cfg.peer_latency else ""
     rel = lambda p: Path(p).name  # noqa: E731
+    curves = "curves.png" if name == "fer" else f"curves_{name}.png"   # one report folder
     tta = " --tta" if any(v.get("tta") for v in result["variants"]) else ""
     text = f"""# Model card: fer-edge `{name}` models, {_role(name)} (`{opts['arch']}`)
 
@@ -421,13 +439,13 @@ Generated by `fer-edge card` from `{run}/config.json`, `{run}/metrics.json` and
       fer-edge export --model {run}/{chosen} --quantize all
       python -c "import keras; keras.saving.load_model('{run}/{chosen}', compile=False).save('models/{name}.keras')"
       cp {run}/fer_float16.tflite models/{name}_float16.tflite && cp {run}/fer_int8.tflite models/{name}_int8.tflite
-      cp {run}/curves.png {report}/
+      cp {run}/curves.png {report}/{curves}
       fer-edge evaluate --data ../shared/fer2013 --split test --models {evaluated} \\
           --out {report}{tta}
 
   `{name}.keras` is `{chosen}` without its optimizer state (the same weights). The int8
   calibration set is the committed manifest `calibration/fer2013_train_calib.json`
-  ({_calibration()}). Training curves: `{rel(report)}/curves.png`.
+  ({_calibration()}). Training curves: `{rel(report)}/{curves}`.
 {fast}
 ## Results on FER2013 PrivateTest (`test/`, {result['n']} faces)
 
@@ -442,7 +460,7 @@ Confusion matrices: `{rel(report)}/confusion_*.png`; accuracy vs latency vs size
 
 ## Limitations and biases
 
-{LIMITATIONS.format(scarce=_scarce_class(run.config, result))}
+{LIMITATIONS.format(scarce=_scarce_class(run.config, result, name))}
 ## Licence
 
 {LICENCE}

@@ -58,7 +58,7 @@ EVAL_LATENCY_RUNS = 500
 EVAL_WARMUP = 50
 
 # Edge runtime
-DEFAULT_MODEL_NAME = "fer_int8.tflite"
+DEFAULT_MODEL_NAME = "ferplus_int8.tflite"
 # Shipped models `classify --model NAME` knows by name (files in models/): "fer2013" learned
 # FER2013's one-annotator labels, "ferplus" FER+'s 10-annotator votes (models/MODEL_CARD*.md).
 SHIPPED_MODELS = {"default": DEFAULT_MODEL_NAME, "fast": "fer_fast_int8.tflite",

@@ -55,7 +55,7 @@ def test_card_of_a_plain_run_has_no_warm_start(tmp_path):
     assert f"`train/` = Training {n:,} images" in text
     assert "(500 stratified Training images, seed 0)" in text
     int8 = next(r for r in json.loads((REPORT / "report.json").read_text())["variants"]
-                if r["kind"] == "int8" and not r.get("tta"))
+                if r["model"].endswith("/fer_int8.tflite") and not r.get("tta"))
     pc = int8["per_class_accuracy"]
     weakest = min(pc, key=pc.get)
     assert f"the weakest classes on PrivateTest are `{weakest}` ({pc[weakest]:.1%})" in text
@@ -102,7 +102,9 @@ def test_card_with_a_fast_model_and_peer_latency(tmp_path):
     section = text[text.index("## The fast model"):]
     assert "`edge_fast_s`" in section and "strongest channels" in section
     assert "wider `edge_fast` model" in section and "1212121212121212" in section
-    assert f"fer-edge export --model {fast}/best.keras --quantize int8" in section
+    # the export names where the run's command wrote its checkpoints (its --out)
+    assert "fer-edge export --model FAST/best.keras --quantize int8" in section
+    assert "cp FAST/fer_int8.tflite models/fer_fast_int8.tflite" in section
     # the evaluate command names the report's own models, the fast one beside the default
     models = " ".join(dict.fromkeys(v["model"] for v in
                                     json.loads((REPORT / "report.json").read_text())["variants"]))
@@ -152,7 +154,7 @@ def test_card_of_a_run_started_from_an_int8_file_exports_it_between_the_two_comm
         .read_text()
     assert f"starts from the int8 weights of `{float_run / 'fer_int8.tflite'}`" in text
     train = text.index("      fer-edge train --out F")
-    export = text.index(f"fer-edge export --model {float_run / 'best.keras'} --quantize int8")
+    export = text.index("fer-edge export --model F/best.keras --quantize int8")
     assert train < export < text.index("      fer-edge train --out Q --qat")
 
 
@@ -165,13 +167,14 @@ def test_card_of_a_votes_run_names_its_target_selection_and_outside_faces(tmp_pa
     (run / "metrics.json").write_text(json.dumps(metrics))
     report = json.loads((REPORT / "report.json").read_text())
     first = report["variants"][0]["model"]
-    outside = {"results": {first: {"ckplus": {"score": 0.7711, "metric": "accuracy", "n": 912},
-                                   "muxspace": {"score": 0.6012, "metric": "mean_recall",
-                                                "n": 13443}}}}
+    other = f"/elsewhere/{Path(first).name}"      # another folder's file of the same name
+    outside = {"results": {m: {"ckplus": {"score": ck, "metric": "accuracy", "n": 912},
+                               "muxspace": {"score": mx, "metric": "mean_recall", "n": 13443}}
+                           for m, ck, mx in ((first, 0.7711, 0.6012), (other, 0.1, 0.2))}}
     (tmp_path / "outside.json").write_text(json.dumps(outside))
     text = write_card(run, REPORT, tmp_path / "card.md", "fer-edge train --out FP",
                       name="ferplus", outside=tmp_path / "outside.json").read_text()
-    assert text.startswith("# Model card: fer-edge `ferplus` models, `--model ferplus`")
+    assert text.startswith("# Model card: fer-edge `ferplus` models, the default model")
     assert "- Target: the distribution of FER+'s 10 crowd votes per face (`/data/ferplus.csv`, " \
            "sha256 `cdcdcdcdcdcdcdcd…`" in text
     assert "checkpoints selected on the FER+ majority benchmark on val" in text
@@ -179,7 +182,7 @@ def test_card_of_a_votes_run_names_its_target_selection_and_outside_faces(tmp_pa
     assert "`ferplus.keras` (Keras 3), `ferplus_float16.tflite`, `ferplus_int8.tflite`" in text
     assert "cp " in text and "models/ferplus_int8.tflite" in text
     assert "## Faces from outside FER2013" in text
-    assert f"| `{Path(first).name}` | 77.11% | 60.12% |" in text
+    assert f"| `{Path(first).name}` | 77.11% | 60.12% |" in text and "10.00%" not in text
     # a FER2013-label run says so
     plain = write_card(_run(tmp_path / "p", "fer-edge train --out P"), REPORT,
                        tmp_path / "p.md", "fer-edge train --out P").read_text()

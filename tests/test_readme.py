@@ -24,3 +24,18 @@ def test_the_first_two_commands_install_and_classify_then_test():
     assert commands[0].endswith("pip install . && .venv/bin/fer-edge classify "
                                 "examples/astronaut.jpg")
     assert commands[1].endswith("""pip install -e '.[test]' && .venv/bin/python -m pytest -m "not slow\"""")
+
+
+def test_each_row_is_its_own_files_figures():
+    import json
+
+    import readme_results
+
+    outside = json.loads(readme_results.OUTSIDE.read_text())["results"]
+    block = (ROOT / "README.md").read_text().split(readme_results.START)[1]
+    for line in block.splitlines():
+        m = re.match(r"\| .* \| `(\w+_int8\.tflite)` \|", line)
+        if m:
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            ck = outside[f"models/{m.group(1)}"]["ckplus"]["score"]
+            assert cells[6] == f"{ck:.1%}", line

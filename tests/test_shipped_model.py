@@ -22,26 +22,46 @@ def _card_row(name: str) -> dict:
     return next(r for r in rows if Path(r["model"]).name == name and not r.get("tta"))
 
 
-def test_shipped_files_are_the_edge_models_the_card_describes():
-    int8 = defaults.default_model()
-    assert int8.name == "fer_int8.tflite" and int8.exists()
+@pytest.mark.parametrize("family,card", [("ferplus", "MODEL_CARD_ferplus.md"),
+                                         ("fer", "MODEL_CARD.md")])
+def test_shipped_files_are_the_edge_models_the_card_describes(family, card):
+    int8 = MODELS / f"{family}_int8.tflite"
     meta = tflite_meta.read(int8.read_bytes())
     assert meta["quantize"] == "int8" and meta["labels"] == list(LABELS)
     assert meta["tensors"]["input"]["dtype"] == "int8"
     assert int8.stat().st_size <= 400 * 1024
-    for name in ("fer.keras", "fer_float16.tflite", "MODEL_CARD.md", "eval/report.md",
-                 "eval/tradeoff.png", "eval/curves.png"):
+    for name in (f"{family}.keras", f"{family}_float16.tflite", card, "eval/report.md",
+                 "eval/tradeoff.png", "eval/peer_latency.json"):
         assert (MODELS / name).exists(), name
-    card = (MODELS / "MODEL_CARD.md").read_text()
-    row = _card_row("fer_int8.tflite")
-    assert f"{row['top1']:.2%}" in card and f"{row['macro_f1']:.4f}" in card
+    text = (MODELS / card).read_text()
+    row = _card_row(int8.name)
+    assert f"{row['top1']:.2%}" in text and f"{row['macro_f1']:.4f}" in text
+    assert f"{row['ferplus']['top1']:.2%}" in text          # the FER+ benchmark too
     assert row["size_bytes"] == int8.stat().st_size  # the card speaks of these very files
-    fast = MODELS / defaults.SHIPPED_MODELS["fast"]
-    if fast.exists():   # the fast model: its own section of the card, its row in the report
+    if family == "fer":   # the fast model: its own section of the card, its row in the report
+        fast = MODELS / defaults.SHIPPED_MODELS["fast"]
         assert tflite_meta.read(fast.read_bytes())["quantize"] == "int8"
         row = _card_row(fast.name)
-        assert "## The fast model" in card and f"{row['top1']:.2%}" in card
+        assert "## The fast model" in text and f"{row['top1']:.2%}" in text
         assert row["size_bytes"] == fast.stat().st_size
+
+
+def test_the_default_is_the_ferplus_model_and_the_names_point_at_their_families():
+    assert defaults.default_model().name == "ferplus_int8.tflite"
+    assert defaults.SHIPPED_MODELS["ferplus"] == "ferplus_int8.tflite"
+    assert defaults.SHIPPED_MODELS["fer2013"] == "fer_int8.tflite"
+    card = (MODELS / "MODEL_CARD_ferplus.md").read_text()
+    assert card.startswith("# Model card: fer-edge `ferplus` models, the default model")
+
+
+def test_models_list_times_are_the_latency_benchmarks(capsys):
+    from fer_edge.cli import main
+
+    assert main(["models", "list", "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["shipped"]
+    bench = json.loads((MODELS / defaults.SHIPPED_LATENCY).read_text())["ratio_to_fer"]
+    for row in listed:
+        assert row["time_vs_fer"] == bench[row["file"]], row
 
 
 def test_classify_without_model_uses_the_shipped_one():
