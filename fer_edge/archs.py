@@ -64,7 +64,8 @@ def _model(builder: Callable, name: str):
 
 # ---------------------------------------------------------------- the seed CNN
 
-@register("seed", "The seed document's CNN (21.6M parameters), kept exact.",
+@register("seed", "The reference CNN of the Keras FER2013 tutorial this project started from, "
+          "kept exact.",
           epochs=60, batch_size=64, learning_rate=1e-4, decay=1e-6, schedule="decay",
           augment="seed", label_smoothing=0.0, class_weight="none", erasing=0.0)
 def seed(x):
@@ -123,21 +124,21 @@ _EDGE_RECIPE = dict(epochs=40, batch_size=64, learning_rate=2e-3, schedule="cosi
 
 
 @register("edge_vgg", "Compact VGG-style CNN for int8 edge use: Conv-BN-ReLU stages "
-          "32-48-96-192 at 48/24/12/6 px, global average pooling (0.33M parameters).",
+          "32-48-96-192 at 48/24/12/6 px, global average pooling.",
           **_EDGE_RECIPE)
 def edge_vgg(x):
     return _vgg(x, widths=(32, 48, 96, 192), convs_per_stage=(1, 2, 2, 1), dropout=0.3)
 
 
-@register("edge_vgg_s", "Smaller, faster edge CNN: stages 24-48-96-128 (0.27M parameters).",
+@register("edge_vgg_s", "Smaller, faster edge CNN: stages 24-48-96-128.",
           **_EDGE_RECIPE)
 def edge_vgg_s(x):
     return _vgg(x, widths=(24, 48, 96, 128), convs_per_stage=(1, 2, 2, 1), dropout=0.2)
 
 
-@register("edge_fast", "Edge CNN for 1 ms int8 on one core: a 16-channel stem at 48 px (the "
+@register("edge_fast", "Edge CNN for int8 on one core: a 16-channel stem at 48 px (the "
           "full-size map dominates latency), one conv at 24 px, two at 12 px, a wide 256 at 6 px, "
-          "global average pooling (0.36M parameters, 30M MACs).",
+          "global average pooling.",
           **{**_EDGE_RECIPE, "epochs": 70})
 def edge_fast(x):
     return _edge_fast_layout(x, (16, 48, 96, 256))
@@ -158,7 +159,7 @@ def tiny(x):
 # ---------------------------------------------------------------- distillation teachers
 
 @register("teacher_vgg", "Wider VGG-style CNN used as a distillation teacher, not for the edge: "
-          "stages 32-64-128-256 with two convs from 24 px down (1.2M parameters, ~96M MACs).",
+          "stages 32-64-128-256 with two convs from 24 px down.",
           **{**_EDGE_RECIPE, "epochs": 40, "weight_decay": 0.05})
 def teacher_vgg(x):
     return _vgg(x, widths=(32, 64, 128, 256), convs_per_stage=(1, 2, 2, 2), dropout=0.4)
@@ -169,7 +170,7 @@ _TEACHER_RECIPE = {**_EDGE_RECIPE, "epochs": 60, "batch_size": 128, "weight_deca
 
 
 @register("teacher_vgg_xl", "Large VGG-style teacher for accelerator machines: two 3x3 convs at "
-          "each of 48/24/12/6 px, 64-128-256-512 channels (4.7M parameters, 0.47G MACs).",
+          "each of 48/24/12/6 px, 64-128-256-512 channels.",
           **_TEACHER_RECIPE)
 def teacher_vgg_xl(x):
     return _vgg(x, widths=(64, 128, 256, 512), convs_per_stage=(2, 2, 2, 2), dropout=0.5)
@@ -190,8 +191,7 @@ def _basic_block(x, filters, strides):
 
 
 @register("teacher_resnet", "ResNet-18-style teacher for accelerator machines: a 3x3 stem at "
-          "48 px, two basic blocks at each of 48/24/12/6 px, 64-128-256-512 channels "
-          "(11.2M parameters, 1.25G MACs).",
+          "48 px, two basic blocks at each of 48/24/12/6 px, 64-128-256-512 channels.",
           **_TEACHER_RECIPE)
 def teacher_resnet(x):
     x = _cbr(x, 64)
@@ -201,8 +201,8 @@ def teacher_resnet(x):
     return _head(x, 0.3)
 
 
-@register("edge_fast_s", "An earlier fast-model candidate: edge_fast at half its MACs, "
-          "stages 16-32-64-192 (0.17M parameters, 15M MACs).",
+@register("edge_fast_s", "An earlier fast-model candidate: edge_fast at about half its MACs, "
+          "stages 16-32-64-192.",
           **{**_EDGE_RECIPE, "epochs": 70})
 def edge_fast_s(x):
     return _edge_fast_layout(x, (16, 32, 64, 192))
@@ -212,7 +212,7 @@ def edge_fast_s(x):
 # MACs) and this model (only the 12-px stage narrowed, 96 -> 64) took about the same time, 0.80x
 # and 0.82x edge_fast's, while 72 or 80 channels there cost as much as 96 (reports/fast_model/).
 @register("edge_fast_slim", "The fast model: edge_fast with its two 12-px convolutions at 64 "
-          "channels instead of 96 (0.23M parameters, 19M MACs), 0.82x its int8 time; "
+          "channels instead of 96, where LiteRT's int8 time steps down (benchmarks/arch_speed.py); "
           "slimmed from a trained edge_fast (--init).",
           **{**_EDGE_RECIPE, "epochs": 70})
 def edge_fast_slim(x):
@@ -224,7 +224,7 @@ def edge_fast_slim(x):
 # (reports/fast_model/arch_speed_avx2.json). Slimmed from the fast model's float run and
 # distilled, it lost 0.8 points of val: measured, not shipped (reports/fast_model/).
 @register("edge_fast_slim8", "A fast-model candidate for AVX2-only CPUs: edge_fast_slim with an "
-          "8-channel stem at 48 px (0.22M parameters, 17M MACs), 0.85x its int8 time there; "
+          "8-channel stem at 48 px, faster there (reports/fast_model/arch_speed_avx2.json); "
           "slimmed from a trained edge_fast_slim (--init).",
           **{**_EDGE_RECIPE, "epochs": 70})
 def edge_fast_slim8(x):

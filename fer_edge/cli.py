@@ -78,9 +78,13 @@ class Models:
         shipped = shipped_rows()
         # the runtime install has no Keras: the shipped models are listed all the same
         trainable = importlib.util.find_spec("keras") is not None
-        rows = [{"name": a, "params": int(archs.build(a).count_params()),
-                 "description": archs.get(a).description} for a in archs.names()] \
-            if trainable else []
+        rows = []
+        if trainable:
+            from .edge.sources import quiet_native_stderr
+
+            with quiet_native_stderr(always=True):   # TensorFlow's start-up lines
+                rows = [{"name": a, "params": int(archs.build(a).count_params()),
+                         "description": archs.get(a).description} for a in archs.names()]
         if format == "json":
             return _print_json({"shipped": shipped, "architectures": rows})
         files = max([len("file")] + [len(r["file"]) for r in shipped])

@@ -17,7 +17,8 @@ import pytest
 
 from fer_edge.cli import main
 
-CARD = Path(__file__).resolve().parents[1] / "models" / "MODEL_CARD.md"
+MODELS = Path(__file__).resolve().parents[1] / "models"
+CARDS = ("MODEL_CARD.md", "MODEL_CARD_ferplus.md")
 QUICK = {"--epochs": "2", "--limit": "300"}
 DROP = ("--time-budget",)
 
@@ -80,8 +81,9 @@ def quick(argv: list[str], out: Path, produced: dict[str, Path]) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("FER_EDGE_DATA"),
                     reason="FER_EDGE_DATA is not set (the real FER2013 folder tree)")
-def test_card_commands_rerun_for_two_epochs(tmp_path):
-    commands = card_train_commands(CARD.read_text())
+@pytest.mark.parametrize("card", CARDS)
+def test_card_commands_rerun_for_two_epochs(card, tmp_path):
+    commands = card_train_commands((MODELS / card).read_text())
     assert commands, "the card gives no train command"
     inits = {_value(argv, "--init") for argv in commands}
     produced: dict[str, Path] = {}
