@@ -57,6 +57,10 @@ def _shipped_rows(report: dict, outside: dict, latency: dict) -> list[str]:
     return rows
 
 
+def _majority_n(report: dict) -> int:
+    return next((v["ferplus"]["n"] for v in report["variants"] if "ferplus" in v), 0)
+
+
 def _photo_line() -> list[str]:
     """The per-photo time (detect + classify) beside fer's pipeline, from e2e_speed.py's JSON."""
     if not E2E.exists():
@@ -68,7 +72,7 @@ def _photo_line() -> list[str]:
                 f"{e2e['fer_edge']['detector']}, eyes levelled): {ratio:.2f}x `fer`'s pipeline's "
                 f"time per photo ({photos['images']} photos) and {video['fps_ratio']:.1f}x its "
                 f"frames per second on a {video['size'][0]}x{video['size'][1]} clip, 1 thread, "
-                f"on a {e2e.get('host', {}).get('cpu', '?')} (`{E2E.relative_to(REPO)}`)."]
+                f"on `{e2e.get('host', {}).get('cpu', '?')}` (`{E2E.relative_to(REPO)}`)."]
 
 
 def table() -> str:
@@ -91,13 +95,13 @@ def table() -> str:
     host = latency.get("host", {})
     lines += ["",
               f"FER2013 labels and FER+ majority: PrivateTest ({report['n']:,} faces; the FER+ "
-              f"majority keeps the faces where one emotion holds more than half of 10 votes), "
-              f"one pass, int8. CK+ and in the wild: faces from outside FER2013 "
+              f"majority, the {_majority_n(report):,} where one emotion holds more than half of "
+              f"the votes), one pass, int8. CK+ and in the wild: faces from outside FER2013 "
               f"(`benchmarks/outside_faces.md`: CK+ accuracy over 6 posed emotions, LFW and film "
               f"stills as mean recall over 5 classes); they also took part in choosing the "
               f"models, so they are not held out. Time per face: the model alone (no detection), "
               f"batch 1, {latency.get('threads', 1)} thread, as a ratio to `fer`'s tflite timed "
-              f"in the same interleaved run on a {host.get('cpu', '?')} "
+              f"in the same interleaved run on `{host.get('cpu', '?')}` "
               f"({', '.join(host.get('simd', [])) or '?'}); ratios move with the CPU's int8 "
               f"instructions. Sources: `models/eval/report.json`, "
               f"`{OUTSIDE.relative_to(REPO)}`, `{PEER_ACCURACY.relative_to(REPO)}`, "
