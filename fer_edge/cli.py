@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 
 from . import defaults
@@ -170,7 +171,7 @@ class CLI:
           distill_weight: share of the teachers' soft targets in the target (default 0.7).
           temperature: softening of the teachers' probabilities (default 2).
           teacher_flip: teachers also score each face's mirror image (default on;
-            --noteacher_flip turns it off).
+            --no-teacher-flip turns it off).
           qat: quantization-aware fine-tuning of the --init model: trains with int8 rounding
             simulated (folded BN, per-channel weights, calibrated activation ranges), so its
             int8 export loses less; val accuracy is then the int8 simulation's.
@@ -322,7 +323,7 @@ class CLI:
             without fer-edge metadata (one not exported by fer-edge).
           tta: average each face's scores with its mirror image's (two model runs per face).
           align: turn each face so its eyes are level before classifying (BlazeFace detectors;
-            --noalign to crop the box as it is).
+            --no-align to crop the box as it is).
           smooth: in videos, an exponential moving average of each track's scores, the weight
             of the past in [0, 1) (0 is off; 0.6 steadies the label over about 2-3 frames).
           summary: after the results, a table per video and per track with frames seen, time
@@ -520,6 +521,31 @@ def check_command_line(argv: list[str]) -> list[str]:
     return out
 
 
+def _wants_help(argv: list[str]) -> bool:
+    before = argv[: argv.index("--")] if "--" in argv else argv
+    return bool(_HELP & set(before)) or before == ["help"]
+
+
+def _print_help(argv: list[str]) -> int:
+    """The help of the command (or group, or the whole CLI) on stdout, as python-fire writes it
+    but without its "INFO: Showing help ..." line on stderr."""
+    from fire import helptext, trace
+
+    component, names = CLI(), []
+    for token in argv:
+        member = getattr(component, token, None) if not token.startswith(("-", "_")) else None
+        if member is None:
+            break
+        component, names = member, names + [token]
+    name = " ".join(["fer-edge", *names])
+    text = helptext.HelpText(component, trace=trace.FireTrace(component, name=name))
+    # one spelling of every flag, the README's: --learning-rate, not fire's --learning_rate
+    text = re.sub(r"--([a-z0-9]+(?:_[a-z0-9]+)+)", lambda m: "--" + m.group(1).replace("_", "-"),
+                  text)
+    print(text.replace(f"'{name}'", name))
+    return 0
+
+
 def main(argv=None) -> int:
     import fire
 
@@ -532,6 +558,8 @@ def main(argv=None) -> int:
         return 0
     try:
         argv = check_command_line(argv)
+        if _wants_help(argv):
+            return _print_help(argv)
         fire.Fire(CLI(), command=argv, name="fer-edge")
     except FerEdgeError as e:
         print(f"fer-edge: error: {e}", file=sys.stderr)

@@ -179,10 +179,25 @@ def test_version(capsys):
 
 def test_top_level_help_lists_every_command(capsys):
     assert main(["--help"]) == 0
-    out = capsys.readouterr().err          # python-fire shows help on stderr off a terminal
+    out, err = capsys.readouterr()         # on stdout, without python-fire's INFO line
+    assert err == ""
     for command in ("train", "export", "calibrate", "evaluate", "classify", "timeline", "card",
                     "data", "models"):
         assert f"\n     {command}\n" in out, command
+
+
+@pytest.mark.parametrize("argv,first", [
+    (["train", "--help"], "NAME\n    fer-edge train - Train an architecture"),
+    (["data", "info", "-h"], "NAME\n    fer-edge data info - Per-split, per-class image counts"),
+    (["models", "--help"], "NAME\n    fer-edge models - The shipped models"),
+])
+def test_command_help_goes_to_stdout(argv, first, capsys):
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(first) and err == "", (out[:200], err)
+    if argv[0] == "train":    # one spelling of each flag: the README's hyphens
+        assert "--ferplus-weight=FERPLUS_WEIGHT" in out and "--ferplus_weight" not in out
+        assert "--no-teacher-flip turns it off" in out
 
 
 def test_each_file_of_a_comma_list_may_start_with_home(tmp_path, monkeypatch):
