@@ -481,7 +481,9 @@ def test_help_documents_options():
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "fer_edge.cli"]
     p = subprocess.run([*cmd, "classify", "--help"], capture_output=True, text=True,
                        timeout=60, env={**os.environ, "PAGER": "cat"})
-    text = p.stdout + p.stderr
-    for word in ("--model", "--detector", "--no_detect", "--glob", "--every", "--threads",
-                 "--format", "--save_annotated", "--force", "stdin"):
+    text = p.stdout
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+    for word in ("--model", "--detector", "--no-detect", "--glob", "--every", "--threads",
+                 "--format", "--save-annotated", "--force", "stdin"):
         assert word in text, word
+    assert "--no_detect" not in text and "--save_annotated" not in text   # one spelling
