@@ -3,6 +3,7 @@ figure in the card comes from the tools' own outputs, never typed by hand."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -119,17 +120,22 @@ def _warm_start_stages(opts: dict) -> tuple[str, str]:
 COMMITTED_RUNS = Path(__file__).resolve().parents[1] / "reports"
 
 
+@functools.lru_cache(maxsize=None)
+def _committed_digests(root: Path) -> dict[str, Path]:
+    """sha256 -> path of every committed checkpoint under `root`, hashed once per card (a chain
+    asks for each of its stages and teachers)."""
+    from .distill import sha256
+
+    return {sha256(p): p for p in sorted(root.glob("*/*.keras"))} if root.is_dir() else {}
+
+
 def _committed_run(digest: str | None) -> tuple["RunFolder | None", str | None]:
     """(the run folder, the repository path) of the committed checkpoint whose sha256 is
     `digest`, or (None, None)."""
-    from .distill import sha256
-
-    if not digest or not COMMITTED_RUNS.is_dir():
+    path = _committed_digests(COMMITTED_RUNS).get(digest) if digest else None
+    if path is None:
         return None, None
-    for path in sorted(COMMITTED_RUNS.glob("*/*.keras")):
-        if sha256(path) == digest:
-            return RunFolder.of_model(path), str(path.relative_to(COMMITTED_RUNS.parent))
-    return None, None
+    return RunFolder.of_model(path), str(path.relative_to(COMMITTED_RUNS.parent))
 
 
 def _committed_reports(model: Path) -> "RunFolder | None":

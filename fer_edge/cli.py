@@ -424,19 +424,27 @@ _BOOL_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
 _HELP = {"--help", "-h", "--helpfull"}
 
 
+def _walk(argv: list[str]) -> tuple[object, list[str]]:
+    """(the CLI object the command line's leading words name, those words): a command's
+    method, a group (`data`, `models`) or the CLI itself; it stops at the first method."""
+    component, names = CLI(), []
+    for token in argv:
+        if callable(component) and not isinstance(component, (CLI, Data, Models)):
+            break
+        member = getattr(component, token, None) if not token.startswith(("-", "_")) else None
+        if member is None:
+            break
+        component, names = member, names + [token]
+    return component, names
+
+
 def _command_of(argv: list[str]):
     """(the method a command line runs, its name, the index of its first argument), or None
     for a line fire answers itself (help, a group without a command)."""
-    component, names = CLI(), []
-    for i, token in enumerate(argv):
-        member = getattr(component, token, None) if not token.startswith("-") else None
-        if member is None or token.startswith("_"):
-            return None
-        names.append(token)
-        if callable(member) and not isinstance(member, (Data, Models)):
-            return member, " ".join(names), i + 1
-        component = member
-    return None
+    component, names = _walk(argv)
+    if not names or isinstance(component, (Data, Models)):
+        return None
+    return component, " ".join(names), len(names)
 
 
 def _is_switch(param) -> bool:
@@ -531,12 +539,7 @@ def _print_help(argv: list[str]) -> int:
     but without its "INFO: Showing help ..." line on stderr."""
     from fire import helptext, trace
 
-    component, names = CLI(), []
-    for token in argv:
-        member = getattr(component, token, None) if not token.startswith(("-", "_")) else None
-        if member is None:
-            break
-        component, names = member, names + [token]
+    component, names = _walk(argv)
     name = " ".join(["fer-edge", *names])
     text = helptext.HelpText(component, trace=trace.FireTrace(component, name=name))
     # one spelling of every flag, the README's: --learning-rate, not fire's --learning_rate
