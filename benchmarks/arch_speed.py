@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from interleave import host, interleaved_ms  # noqa: E402
-from fer_edge import archs  # noqa: E402
+from fer_edge.training import archs  # noqa: E402
 from fer_edge.converters import tflite as converter  # noqa: E402
 from fer_edge.edge.fileio import write_json  # noqa: E402
 from fer_edge.edge.preprocessing import IMG_SIZE, NUM_CLASSES  # noqa: E402

@@ -18,7 +18,7 @@ def sweep(model: str, data: str, sizes="50,100,250,500,1000,2000", split: str = 
     from fer_edge.evaluate import evaluate
     from fer_edge.export import calibration_images
     from fer_edge.converters.tflite import convert
-    from fer_edge.keras_io import load_keras
+    from fer_edge.training.keras_io import load_keras
 
     sizes = [int(s) for s in (sizes.split(",") if isinstance(sizes, str) else sizes)]
     keras_model = load_keras(model)

@@ -14,9 +14,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 
-from synth import moving_faces_video  # noqa: E402
+from synthetic_video import moving_faces_video  # noqa: E402
 from fer_edge.edge import detect  # noqa: E402
 from fer_edge.edge.sources import read_image  # noqa: E402
 

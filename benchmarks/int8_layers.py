@@ -29,7 +29,7 @@ def layers(model: str, data: str, split: str = "val", n: int = 500, seed: int = 
     from fer_edge.converters.tflite import calibrate_full_integer, saved_model_converter
     from fer_edge.edge.preprocessing import batch_to_float
     from fer_edge.export import calibration_images
-    from fer_edge.keras_io import load_keras
+    from fer_edge.training.keras_io import load_keras
 
     faces = fdata.load(data).split(split)
     pick = np.random.default_rng(seed).choice(len(faces), min(n, len(faces)), replace=False)

@@ -21,9 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from fer_edge import data as fdata  # noqa: E402
-from fer_edge.distill import ensemble_rows  # noqa: E402
+from fer_edge.training.distill import ensemble_rows  # noqa: E402
 from fer_edge.edge.fileio import write_json  # noqa: E402
-from fer_edge.keras_io import KerasPredictor, load_keras  # noqa: E402
+from fer_edge.training.keras_io import KerasPredictor, load_keras  # noqa: E402
 
 
 def scored(split: fdata.Split, on: str):

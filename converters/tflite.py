@@ -32,16 +32,15 @@ def _quant_params(buf: bytes) -> dict:
 
 @contextmanager
 def saved_model_converter(model):
-    """A TFLiteConverter over `model` as fer-edge converts it: a --qat model as its plain twin,
-    the seed CNN's Conv -> ReLU -> BN folded (fold.py), through a SavedModel."""
+    """A TFLiteConverter over `model` as fer-edge converts it: the seed CNN's Conv -> ReLU -> BN
+    folded (fold.py), through a SavedModel. A quantization-aware model is converted as its plain
+    twin (`fer_edge.training.qat.plain`, which the caller applies: converters know no training)."""
     import tensorflow as tf
-
-    from fer_edge.qat import plain
 
     from .fold import fold_batchnorm_after_relu
 
     with tempfile.TemporaryDirectory() as tmp:
-        fold_batchnorm_after_relu(plain(model)).export(tmp, format="tf_saved_model",
+        fold_batchnorm_after_relu(model).export(tmp, format="tf_saved_model",
                                                        verbose=False)
         yield tf.lite.TFLiteConverter.from_saved_model(tmp)
 

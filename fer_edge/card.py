@@ -7,12 +7,14 @@ import functools
 import json
 from pathlib import Path
 
-from . import archs, defaults
+from .training import archs
+from . import defaults
 from .errors import FerEdgeError
 from .evaluate import markdown
-from .config import check as checked, selection
+from .options import TRAIN_BASE, check as checked
+from .training.recipe import selection
 from .edge.fileio import check_writable, write_text
-from .runs import RunFolder
+from .training.runs import RunFolder
 
 LIMITATIONS = """\
 - **Data.** FER2013 (Goodfellow et al., 2013) is 35,887 48x48 grayscale faces gathered by Google
@@ -74,7 +76,7 @@ def _warm_start_stages(opts: dict) -> tuple[str, str]:
         seen.add(opts["init"])
         init = Path(opts["init"])
         int8 = init.suffix == ".tflite"
-        what = (f"the strongest channels (largest BatchNorm scale, `fer_edge/slim.py`) of the "
+        what = (f"the strongest channels (largest BatchNorm scale, `fer_edge/training/slim.py`) of the "
                 f"wider `{opts['init_slimmed_from']}` model" if opts.get("init_slimmed_from")
                 else "the int8 weights of" if int8 else "the weights of")
         bullet = (f"{lead} {what} `{init}` (sha256 "
@@ -99,7 +101,7 @@ def _warm_start_stages(opts: dict) -> tuple[str, str]:
         first = earlier.options
         done = earlier.metrics_if_done.get("epochs_done", "?")
         # an option a run predates (e.g. qat) had its default value there
-        then, now = ({k: o.get(k, defaults.TRAIN.get(k)) for k in RECIPE_KEYS}
+        then, now = ({k: o.get(k, TRAIN_BASE.get(k)) for k in RECIPE_KEYS}
                      for o in (first, opts))
         differ = ", ".join(f"{k}={then[k]}" for k in RECIPE_KEYS if then[k] != now[k])
         rest = " (the rest as below)" if not bullets else " (the rest as in the stage after it)"
@@ -124,7 +126,7 @@ COMMITTED_RUNS = Path(__file__).resolve().parents[1] / "reports"
 def _committed_digests(root: Path) -> dict[str, Path]:
     """sha256 -> path of every committed checkpoint under `root`, hashed once per card (a chain
     asks for each of its stages and teachers)."""
-    from .distill import sha256
+    from .training.distill import sha256
 
     return {sha256(p): p for p in sorted(root.glob("*/*.keras"))} if root.is_dir() else {}
 
@@ -214,8 +216,8 @@ def _scarce_class(config: dict, result: dict, name: str) -> str:
 
 
 def _framework(config: dict) -> str:
-    """What trained it: TensorFlow's Keras (`fer-edge train`) or Keras on another backend on a
-    GPU machine (`gpu/train.py`)."""
+    """What trained it: Keras on TensorFlow, or on another backend (JAX, PyTorch) with the
+    device it ran on."""
     v = config.get("versions", {})
     if "tensorflow" in v:
         return f"TensorFlow {v['tensorflow']} / Keras {v['keras']}"
@@ -227,7 +229,7 @@ def _framework(config: dict) -> str:
 def _teachers(opts: dict) -> str:
     """A bullet per distillation teacher: its file and sha256, how it was trained (its run's
     command, val top-1 and epochs), so the chain reproduces from the card."""
-    from .distill import teacher_paths
+    from .training.distill import teacher_paths
 
     paths = teacher_paths(opts.get("teacher"))
     if not paths:
@@ -291,7 +293,7 @@ def _training(run: RunFolder, train_command: str, checkpoint: str | None = None,
     recipe = ", ".join(f"{k}={opts[k]}" for k in RECIPE_KEYS if opts.get(k) is not None)
     stages, warm = _warm_start_stages(opts)
     if opts.get("qat"):
-        warm += ("- Quantization-aware fine-tuning (`--qat`, `fer_edge/qat.py`): trained with the "
+        warm += ("- Quantization-aware fine-tuning (`--qat`, `fer_edge/training/qat.py`): trained with the "
                  "int8 rounding simulated (BatchNorm folded, per-channel weights, calibrated "
                  "activation ranges); its val figures are the simulation's.\n")
     bullets = f"""\

@@ -3,7 +3,9 @@
 Supported sources:
 - a folder tree `DIR/{train,val,test}/<class>/*` (ours) or Kaggle's `DIR/{train,test}/<class>/*`
   (then a stratified, seeded validation split is carved out of train, and the notes say so);
-- the original `fer2013.csv` (emotion, pixels, Usage), or a folder holding it.
+- the original `fer2013.csv` (emotion, pixels, Usage), or a folder holding it;
+- a packed folder (`meta.json` + lossless JPEG 2000 mosaics, written by `gpu/pack.py`): the
+  three splits in the 64 MiB a lent accelerator machine accepts, with their FER+ votes.
 
 Labels always follow `edge.preprocessing.LABELS` (FER2013 ids), never folder order. Decoded
 arrays are cached (keyed by the files' names, sizes and mtimes) so a second load of the full set
@@ -63,6 +65,7 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
     votes_path: str | None = None   # the FER+ votes file attached to the splits, if any
+    votes_sha256: str | None = None  # its digest, when the file is not here (packed data)
 
     def split(self, name: str) -> Split:
         if name not in self.splits:
@@ -290,6 +293,46 @@ def attach_votes(splits: dict[str, Split], path: Path, from_csv: bool) -> None:
         splits[name].votes = v
 
 
+# The packed form (gpu/pack.py writes it, `load` reads it): each split's faces as mosaics of
+# PACK_COLUMNS x PACK_ROWS faces, row by row.
+PACK_COLUMNS, PACK_ROWS, PACK_META = 64, 256, "meta.json"
+
+
+def is_packed(root: Path) -> bool:
+    return root.is_dir() and (root / PACK_META).is_file()
+
+
+def from_tiles(tiles: list[np.ndarray], n: int) -> np.ndarray:
+    side = IMG_SIZE
+    faces = [t[r * side:(r + 1) * side, c * side:(c + 1) * side]
+             for t in tiles for r in range(t.shape[0] // side) for c in range(PACK_COLUMNS)]
+    return np.stack(faces[:n])
+
+
+def _load_packed(root: Path) -> tuple[dict[str, Split], str, dict]:
+    """(splits, fingerprint of the data it was packed from, meta.json)."""
+    import json
+
+    import cv2
+
+    try:
+        meta = json.loads((root / PACK_META).read_text())
+        splits = {}
+        for name, info in meta["splits"].items():
+            tiles = [cv2.imread(str(root / f), cv2.IMREAD_UNCHANGED) for f in info["tiles"]]
+            if any(t is None for t in tiles):
+                raise ValueError(f"unreadable tile in {info['tiles']}")
+            votes = root / f"{name}_votes.npy"
+            ids = root / f"{name}_ids.npy"
+            splits[name] = Split(
+                from_tiles(tiles, info["n"]), np.load(root / f"{name}_labels.npy").astype(np.int64),
+                np.load(ids) if ids.exists() else np.arange(info["n"]).astype(str),
+                np.load(votes) if votes.exists() else None)
+    except (OSError, ValueError, KeyError) as e:
+        raise FerEdgeError(f"{root}: not a packed FER2013 folder ({e})") from None
+    return splits, meta["fingerprint"], meta
+
+
 def load(data: str | os.PathLike, val_fraction: float = 0.1, seed: int = 0,
          limit: int | None = None, cache: bool = True,
          votes: str | os.PathLike | None = None) -> Dataset:
@@ -305,7 +348,14 @@ def load(data: str | os.PathLike, val_fraction: float = 0.1, seed: int = 0,
         root = root / "fer2013.csv"
 
     notes: list[str] = []
-    if root.is_file():
+    packed = {}
+    if is_packed(root):
+        if votes:
+            raise FerEdgeError(f"{root} is packed with its votes (or without): --votes does not "
+                               f"apply (pack the data with them: gpu/pack.py)")
+        splits, packed_fingerprint, packed = _load_packed(root)
+        hit = (splits, {}, packed_fingerprint)
+    elif root.is_file():
         if root.suffix.lower() != ".csv":
             raise FerEdgeError(f"{root} is neither a FER2013 folder tree nor a .csv file")
         st = root.stat()
@@ -334,11 +384,14 @@ def load(data: str | os.PathLike, val_fraction: float = 0.1, seed: int = 0,
     splits, skipped, data_fingerprint = hit
     from . import votes as fvotes
 
-    votes_path = Path(votes).expanduser() if votes else fvotes.default_path(root)
-    if votes and not votes_path.is_file():
-        raise FerEdgeError(f"votes file not found: {votes_path}")
-    if votes_path is not None:
-        attach_votes(splits, votes_path, root.is_file())
+    if is_packed(root):
+        votes_path = packed.get("votes")   # as packed: its votes are in the splits already
+    else:
+        votes_path = Path(votes).expanduser() if votes else fvotes.default_path(root)
+        if votes and not votes_path.is_file():
+            raise FerEdgeError(f"votes file not found: {votes_path}")
+        if votes_path is not None:
+            attach_votes(splits, votes_path, root.is_file())
     for split, n in skipped.items():
         notes.append(f"{split}: skipped {n} unreadable image(s)")
 
@@ -351,4 +404,4 @@ def load(data: str | os.PathLike, val_fraction: float = 0.1, seed: int = 0,
         notes.append(f"limited to {int(limit)} images per split (seed {seed})")
     ordered = {n: splits[n] for n in SPLITS if n in splits}
     return Dataset(str(Path(data)), ordered, data_fingerprint, notes, skipped,
-                   None if votes_path is None else str(votes_path))
+                   None if votes_path is None else str(votes_path), packed.get("votes_sha256"))

@@ -1,60 +1,19 @@
-"""Every default of the toolkit, in one place. Architectures override the training ones with
-their own recipe (`archs.register(..., **recipe)`); the CLI overrides anything."""
+"""The toolkit's constants: file names, the shipped models, the edge runtime's settings. Each
+command option's default is declared with the option, in options.py (the runtime ones below are
+named there, so the Classifier API and `classify` share them)."""
 
 from importlib import resources
 from pathlib import Path
 
-# Training (the base; each architecture's recipe in archs.py replaces what it names).
-TRAIN = dict(
-    arch="seed",
-    epochs=60,
-    batch_size=64,
-    learning_rate=1e-4,
-    decay=0.0,              # Keras-2 style: lr / (1 + decay * iterations)
-    schedule="decay",       # "decay" (+ ReduceLROnPlateau) or "cosine" (warm-up + cosine)
-    warmup_epochs=0,
-    weight_decay=0.0,       # decoupled (AdamW) when > 0
-    augment="seed",         # "seed" (ImageDataGenerator-like), "edge" (stronger), "none"
-    erasing=0.0,            # probability of random erasing per image
-    label_smoothing=0.0,
-    class_weight="none",    # "none", "balanced", "sqrt"
-    early_stopping_patience=15,  # 0: off
-    reduce_lr_patience=5,
-    reduce_lr_factor=0.5,
-    val_fraction=0.1,       # only used when the data has no val split (Kaggle layout)
-    seed=0,
-    time_budget=None,       # seconds (or "90m", "2h"): stop cleanly, keep the best checkpoint
-    track_test=False,       # also log test accuracy/loss each epoch (a curve to report, never
-                            # used for selection: checkpoints and early stopping watch val)
-    init=None,              # a .keras model of the same architecture to start from (warm restart)
-    swa_start=None,         # SWA: average the weights of every epoch after this one (swa.keras)
-    swa_lr=None,            # SWA: the constant lr after swa_start (cosine decays to it); None:
-                            # learning_rate * SWA_LR_FRACTION
-    teacher=None,           # distillation: .keras teachers, comma-separated (distill.py)
-    distill_weight=0.7,     # share of the teachers' soft targets in the training target
-    temperature=2.0,        # softening of the teachers' probabilities (softmax of logits / T)
-    teacher_flip=True,      # teachers also score each face's mirror image (averaged)
-    qat=False,              # quantization-aware fine-tuning of an --init model (qat.py)
-    target="fer2013",       # "fer2013" (the one-annotator labels), "ferplus" (the FER+ vote
-                            # distribution) or "mix" (votes.py)
-    ferplus_weight=0.5,     # --target mix: share of the vote distribution in the target
-    votes=None,             # FER+ votes file (None: the one beside the data)
-    select="auto",          # checkpoint selection on val: "fer2013" labels, "ferplus" majority,
-                            # "auto": fer2013 for --target fer2013, else ferplus
-)
+# Training: each option's base default is in options.py (the table); recipes in archs.py.
 SWA_LR_FRACTION = 0.25
 
 # Export
 QUANTIZE_MODES = ("float32", "float16", "dynamic", "int8")
 EXPORT_NAMES = {m: f"fer_{m}.tflite" for m in QUANTIZE_MODES}
-CALIB_SIZE = 500
-CALIB_SEED = 0
 CALIB_MANIFEST_NAME = "fer2013_train_calib.json"
 
 # Evaluation
-EVAL_SPLIT = "test"
-EVAL_THREADS = 1
-EVAL_LATENCY_RUNS = 500
 EVAL_WARMUP = 50
 
 # Edge runtime

@@ -39,6 +39,14 @@ def classification_report(y_true, y_pred) -> str:
                zero_division=0)
 
 
+def can_plot() -> bool:
+    """Whether the pictures can be drawn: matplotlib, seaborn and pandas are the training extra's,
+    and an accelerator machine may lack them (the numbers are written all the same)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) for m in ("matplotlib", "seaborn", "pandas"))
+
+
 def _savefig(fig, path) -> None:
     import matplotlib.pyplot as plt
 

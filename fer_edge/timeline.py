@@ -91,9 +91,9 @@ def _png_name(video: str, tid) -> str:
 def timeline(results, out, force: bool = False, summary_out=None) -> list[Path]:
     """Write a timeline PNG per (video, track) of `results` (classify's JSON lines) into `out`
     with the summary (summary.json, and printed as a table); returns the PNG paths."""
-    from . import config
+    from . import options
 
-    config.check("timeline", {"results": results, "out": out, "force": force})
+    options.check("timeline", {"results": results, "out": out, "force": force})
     try:
         import matplotlib  # noqa: F401
     except ImportError:

@@ -5,7 +5,8 @@
 #   pip download keras==3.15.1 namex==0.1.0 optree==0.20.0 fire==0.7.1 termcolor==3.3.0 -> .whl
 # and called with carry [.gpu, .whl]. Keras on JAX (compiled steps: gpu/README.md's step times).
 # Phase A: the seed recipe's 60 epochs beside three teachers; phase B: students distilled from
-# the teachers' ensemble, beside the same student without a teacher (the same epochs).
+# the teachers' ensemble, beside the same student without a teacher (the same time budget).
+# Every training is `fer-edge train` (python3 -m fer_edge.cli: nothing is installed there).
 # The first call's version (five Keras-on-torch processes, too slow to use) is in git history.
 set -u
 OUT=${OUT:-/tmp/out}
@@ -13,18 +14,20 @@ W=/tmp/runs
 mkdir -p "$W" "$OUT"
 T0=$(date +%s)
 left() { echo $(( $1 - ($(date +%s) - T0) )); }   # seconds left until script second $1
-# A dry run elsewhere: DRY=1 (no wheels, 256 images a split, a short timeline)
+# A dry run elsewhere: DRY=1 (no wheels, 256 images a split, a timeline for a 2-core CPU)
 TEACH_END=240 END=500
-if [ -n "${DRY:-}" ]; then TEACH_END=60 END=150; LIMIT="--limit 256"; else
+if [ -n "${DRY:-}" ]; then TEACH_END=300 END=540; LIMIT="--limit 256"; else
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
       --target /tmp/site .whl/*.whl || exit 1
   export PYTHONPATH=/tmp/site; nvidia-smi -L; fi
 # every process allocates GPU memory as it needs it, instead of 75% of the card each
 export KERAS_BACKEND=jax PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
-T="python3 gpu/train.py run --packed .gpu/data ${LIMIT:-}"
+T="python3 -m fer_edge.cli train --data .gpu/data --verbose 2 ${LIMIT:-}"
 
-collect() {   # small outputs only: histories, configs, probabilities, students' weights, logs
-  tar -C "$W" -czf "$OUT/runs.tgz.tmp" --exclude='t_*/best.keras' --exclude='seed/best.keras' . \
+collect() {   # small outputs only (a call returns 64 MiB): reports, logs, students' best.keras;
+  # not the teachers' or the seed's weights (seed-weights below), nor any run's resume state
+  tar -C "$W" -czf "$OUT/runs.tgz.tmp" --exclude='t_*/*.keras' --exclude='seed/*.keras' \
+      --exclude='*/last.keras' --exclude='*/swa_*.npz' --exclude='*/logs' . \
     && mv "$OUT/runs.tgz.tmp" "$OUT/runs.tgz"
 }
 ( while sleep 30; do collect; done ) &
@@ -44,15 +47,15 @@ TEACHERS=$W/t_resnet/best.keras,$W/t_resnet1/best.keras,$W/t_vgg_xl/best.keras
 B=$(left $END)
 $T --arch edge_fast --epochs 300 --teacher $TEACHERS --out $W/s_fast_kd --time-budget $B > $W/s_fast_kd.log 2>&1 &
 S1=$!
-$T --arch edge_fast --match-epochs $W/s_fast_kd --out $W/s_fast_plain > $W/s_fast_plain.log 2>&1 &
+$T --arch edge_fast --epochs 300 --out $W/s_fast_plain --time-budget $B > $W/s_fast_plain.log 2>&1 &
 S2=$!
 $T --arch edge_fast_s --epochs 300 --teacher $TEACHERS --out $W/s_small_kd --time-budget $B > $W/s_small_kd.log 2>&1 &
 S3=$!
-python3 gpu/train.py ensemble --packed .gpu/data ${LIMIT:-} --runs $W/t_resnet,$W/t_resnet1,$W/t_vgg_xl \
+python3 benchmarks/teachers.py --data .gpu/data --models $TEACHERS \
     --out $W/teachers_ensemble.json > $W/ensemble.log 2>&1
 wait $S1 $S2 $S3 $SEED
 echo "all done at $(( $(date +%s) - T0 )) s"
-[ -f $W/seed/best.keras ] && python3 gpu/train.py seed-weights $W/seed $OUT/seed_weights
+[ -f $W/seed/best.keras ] && python3 gpu/weights.py seed-weights $W/seed $OUT/seed_weights
 kill $COLLECTOR; collect
 for f in $W/*.log; do echo "== $f"; grep -v '^{"epoch"' "$f" | tail -n 3; done
 ls -la "$OUT"

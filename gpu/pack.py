@@ -1,70 +1,54 @@
-"""Pack FER2013 for an accelerator machine: each split as lossless JPEG 2000 mosaics + labels.
+"""Pack FER2013 for an accelerator machine: each split as lossless JPEG 2000 mosaics + labels,
+FER+ votes and image ids, in the form `fer_edge.data.load` reads (`fer-edge train --data DIR`).
 
 A device call carries at most 64 MiB; FER2013 as PNG files is 144 MB and as raw uint8 83 MB, as
-lossless mosaics ~58 MB. Decoding is checked pixel for pixel before anything is written.
+lossless mosaics ~58 MB. Decoding is checked pixel for pixel before the folder is finished.
 
     python gpu/pack.py --data ../shared/fer2013 --out .gpu/data
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-COLS, ROWS = 64, 256          # images per tile row / tile rows: a 3072 x 12288 px tile
-SIDE = 48
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fer_edge import data as fdata  # noqa: E402
+
+SIDE = fdata.IMG_SIZE
 
 
 def to_tiles(x: np.ndarray) -> list[np.ndarray]:
-    per_tile = COLS * ROWS
+    per_tile = fdata.PACK_COLUMNS * fdata.PACK_ROWS
     tiles = []
     for start in range(0, len(x), per_tile):
         chunk = x[start:start + per_tile]
-        rows = -(-len(chunk) // COLS)
-        tile = np.zeros((rows * SIDE, COLS * SIDE), np.uint8)
+        rows = -(-len(chunk) // fdata.PACK_COLUMNS)
+        tile = np.zeros((rows * SIDE, fdata.PACK_COLUMNS * SIDE), np.uint8)
         for i, face in enumerate(chunk):
-            r, c = divmod(i, COLS)
+            r, c = divmod(i, fdata.PACK_COLUMNS)
             tile[r * SIDE:(r + 1) * SIDE, c * SIDE:(c + 1) * SIDE] = face
         tiles.append(tile)
     return tiles
 
 
-def from_tiles(tiles: list[np.ndarray], n: int) -> np.ndarray:
-    faces = [t[r * SIDE:(r + 1) * SIDE, c * SIDE:(c + 1) * SIDE]
-             for t in tiles for r in range(t.shape[0] // SIDE) for c in range(COLS)]
-    return np.stack(faces[:n])
-
-
-def load(folder) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{split: (faces uint8 (N,48,48), labels uint8 (N,))} from a packed folder."""
+def main(data: str, out: str, votes: str = None) -> None:
     import cv2
 
-    folder = Path(folder)
-    meta = json.loads((folder / "meta.json").read_text())
-    out = {}
-    for split, info in meta["splits"].items():
-        tiles = [cv2.imread(str(folder / f), cv2.IMREAD_UNCHANGED) for f in info["tiles"]]
-        labels = np.load(folder / f"{split}_labels.npy")
-        out[split] = (from_tiles(tiles, info["n"]), labels)
-    return out
-
-
-def main(data: str, out: str) -> None:
-    import cv2
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from fer_edge import data as fdata
-
-    ds = fdata.load(data)
+    ds = fdata.load(data, votes=votes)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    meta = {"fingerprint": ds.fingerprint, "source": str(data),
-            "labels_order": "fer_edge.edge.preprocessing.LABELS", "splits": {}}
-    for split in ("train", "val", "test"):
-        s = ds.split(split)
+    meta = {"fingerprint": ds.fingerprint, "source": str(data), "splits": {},
+            "labels_order": "fer_edge.edge.preprocessing.LABELS"}
+    if ds.votes_path:
+        meta.update(votes=ds.votes_path,
+                    votes_sha256=hashlib.sha256(Path(ds.votes_path).read_bytes()).hexdigest())
+    for split, s in ds.splits.items():
         x = s.x.reshape(len(s), SIDE, SIDE)
         names = []
         for i, tile in enumerate(to_tiles(x)):
@@ -75,12 +59,15 @@ def main(data: str, out: str) -> None:
             (folder / name).write_bytes(buf.tobytes())
             names.append(name)
         np.save(folder / f"{split}_labels.npy", s.y.astype(np.uint8))
+        np.save(folder / f"{split}_ids.npy", s.ids.astype(str))
+        if s.votes is not None:
+            np.save(folder / f"{split}_votes.npy", s.votes)
         meta["splits"][split] = {"n": len(s), "tiles": names}
-    (folder / "meta.json").write_text(json.dumps(meta, indent=1))
-    back = load(folder)
-    for split in meta["splits"]:
-        s = ds.split(split)
-        assert np.array_equal(back[split][0], s.x.reshape(len(s), SIDE, SIDE)), split
+    (folder / fdata.PACK_META).write_text(json.dumps(meta, indent=1))   # last: now it loads
+    back = fdata.load(folder, cache=False)
+    for split, s in ds.splits.items():
+        assert np.array_equal(back.split(split).x, s.x), split
+        assert (back.split(split).votes is None) == (s.votes is None), split
     size = sum(p.stat().st_size for p in folder.iterdir())
     print(f"{folder}: {size / 2**20:.1f} MiB, fingerprint {ds.fingerprint}")
 

@@ -1,8 +1,8 @@
-"""Step time of gpu/train.py's trainer, one process, on synthetic faces: with and without the
-augmentation, on the backend given (torch runs eagerly; jax compiles the step with XLA).
-Measured before planning a device call's training (gpu/README.md).
+"""Where a lent machine's training time goes, one process, on synthetic faces: the input
+pipeline's time per batch (augmentation and, with --teacher, distillation: pipeline.py) and the
+compiled train step's, on the Keras backend given. Measured before planning a device call.
 
-    python gpu/step_time.py --backend torch [--arch edge_fast] [--batch 128] [--steps 40]
+    python gpu/step_time.py --backend jax [--arch edge_fast] [--batch 128] [--steps 40]
 """
 
 from __future__ import annotations
@@ -14,36 +14,41 @@ import time
 from pathlib import Path
 
 
-def main(backend: str = "torch", arch: str = "edge_fast", batch: int = 128, steps: int = 40):
+def main(backend: str = "jax", arch: str = "edge_fast", batch: int = 128, steps: int = 40,
+         augment: str = "edge", erasing: float = 0.25):
     os.environ["KERAS_BACKEND"] = backend
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import keras
     import numpy as np
 
-    import train as gt
-    from fer_edge import archs, optim
-    from fer_edge.train import resolve_options
+    from fer_edge.data import Split
+    from fer_edge.training import archs, optim
+    from fer_edge.training.engine import device, resolve_options
+    from fer_edge.training.pipeline import TrainStream
 
     rng = np.random.default_rng(0)
-    x = rng.uniform(0, 255, (batch * steps, 48, 48, 1)).astype(np.float32)
-    y = np.eye(gt.OUTPUTS, dtype=np.float32)[rng.integers(0, gt.OUTPUTS, len(x))]
-    gt._fast_math()
-    for augment, erasing in (("edge", 0.25), ("none", 0.0)):
-        opts = dict(resolve_options(arch, {"batch_size": batch, "augment": augment,
-                                           "erasing": erasing}))
-        trainer = gt.make_trainer(archs.build(arch), [], opts)
-        trainer.compile(optimizer=optim.make(opts, steps), metrics=[gt.student_accuracy()],
-                        jit_compile=backend == "jax")
-        trainer.fit(x[:batch * 3], y[:batch * 3], batch_size=batch, epochs=1, verbose=0)
-        t0 = time.time()
-        trainer.fit(x, y, batch_size=batch, epochs=1, verbose=0)
-        ms = (time.time() - t0) / steps * 1000
-        print(json.dumps({"backend": backend, "device": gt.device_name(), "arch": arch,
-                          "batch": batch, "augment": augment, "ms_per_step": round(ms, 1),
-                          "faces_per_s": round(batch / ms * 1000)}), flush=True)
+    n = batch * steps
+    split = Split(rng.integers(0, 256, (n, 48, 48), dtype=np.uint8), rng.integers(0, 7, n),
+                  np.arange(n).astype(str))
+    opts = resolve_options(arch, {"batch_size": batch, "augment": augment, "erasing": erasing})
+    stream = TrainStream(split, opts)
+    t0 = time.perf_counter()
+    batches = [stream[i] for i in range(len(stream))]
+    pipeline_ms = (time.perf_counter() - t0) / len(batches) * 1e3
+    model = archs.build(arch)
+    model.compile(optimizer=optim.make(opts, steps), loss="categorical_crossentropy")
+    model.train_on_batch(*batches[0])    # compiles
+    t0 = time.perf_counter()
+    for x, y, w in batches:
+        model.train_on_batch(x, y, sample_weight=w)
+    step_ms = (time.perf_counter() - t0) / len(batches) * 1e3
+    print(json.dumps({"backend": backend, "device": device(), "arch": arch, "batch": batch,
+                      "pipeline_ms_per_batch": round(pipeline_ms, 2),
+                      "step_ms": round(step_ms, 2),
+                      "faces_per_s": round(batch * 1e3 / max(step_ms, pipeline_ms / 2), 1)}))
 
 
 if __name__ == "__main__":
     import fire
 
-    fire.Fire(main, serialize=lambda result: None)
+    fire.Fire(main)

@@ -37,7 +37,7 @@ def tiny_tflite(tmp_path_factory) -> Path:
     given = os.environ.get("FER_EDGE_TEST_TFLITE")
     if given:
         return Path(given)
-    from fer_edge import archs
+    from fer_edge.training import archs
 
     work = tmp_path_factory.mktemp("tiny_model")
     out = work / "tiny.tflite"
@@ -51,7 +51,7 @@ def tiny_tflite_int8(tmp_path_factory) -> Path:
     random grey faces."""
     import numpy as np
 
-    from fer_edge import archs
+    from fer_edge.training import archs
 
     work = tmp_path_factory.mktemp("tiny_int8")
     out = work / "tiny_int8.tflite"

@@ -7,12 +7,16 @@ high accuracy in a few epochs, and every image is distinct, so labels can be che
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from fer_edge.edge.preprocessing import LABELS
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from synthetic_video import moving_faces_video  # noqa: E402,F401  (the tests' clips)
 
 USAGE = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
 # Folder spellings other than ours, to prove labels never come from folder order.
@@ -63,32 +67,6 @@ def write_csv(path: Path, splits: dict) -> None:
         for split, (x, y) in splits.items():
             for img, k in zip(x, y):
                 w.writerow([int(k), " ".join(map(str, img.reshape(-1))), USAGE[split]])
-
-
-def moving_faces_video(path: Path, faces: list[np.ndarray], tracks: list[tuple], frames: int = 30,
-                       fps: float = 10.0, size: tuple[int, int] = (640, 480),
-                       side: int = 120) -> Path:
-    """A video of face pictures (BGR) gliding in straight lines over a plain background.
-
-    tracks[i] = (x0, y0, x1, y1[, first, last]): face i's top-left corner moves from (x0, y0) to
-    (x1, y1) over the clip, shown from frame `first` to `last` (default: the whole clip)."""
-    w, h = size
-    fourcc = "mp4v" if path.suffix == ".mp4" else "MJPG"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
-    assert writer.isOpened(), path
-    tiles = [cv2.resize(f, (side, side), interpolation=cv2.INTER_AREA) for f in faces]
-    for k in range(frames):
-        canvas = np.full((h, w, 3), 150, np.uint8)
-        a = k / max(1, frames - 1)
-        for tile, (x0, y0, x1, y1, *span) in zip(tiles, tracks):
-            first, last = span if span else (0, frames - 1)
-            if not first <= k <= last:
-                continue
-            x, y = round(x0 + a * (x1 - x0)), round(y0 + a * (y1 - y0))
-            canvas[y:y + side, x:x + side] = tile
-        writer.write(canvas)
-    writer.release()
-    return path
 
 
 VOTE_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",

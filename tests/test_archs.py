@@ -1,7 +1,7 @@
 import keras
 import pytest
 
-from fer_edge import archs
+from fer_edge.training import archs
 from fer_edge.errors import FerEdgeError
 
 

@@ -204,7 +204,7 @@ def test_card_names_a_shipped_starting_model_and_its_card(tmp_path):
 
 def test_a_stage_from_an_old_machine_is_found_committed_by_its_content(tmp_path, monkeypatch):
     from fer_edge import card
-    from fer_edge.distill import sha256
+    from fer_edge.training.distill import sha256
 
     committed = tmp_path / "reports"
     one = _run(committed / "one", "fer-edge train --out runs/one")

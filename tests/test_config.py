@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fer_edge import config
+from fer_edge import options as config
 from fer_edge.cli import CLI, Data, Models, main
 
 COMMANDS = {                      # command -> (argv prefix, the function behind it)
@@ -100,7 +100,7 @@ def _valid_args(command: str, tmp: Path) -> list[str]:
 
 def _cases():
     for command in COMMANDS:
-        for opt in config.SPECS[command]:
+        for opt in config.COMMANDS[command].options:
             if (command, opt.name) in SKIP:
                 continue
             for bad in _bad_values(opt):
@@ -141,6 +141,7 @@ def test_bad_option(command, name, bad, tmp_path, capsys, monkeypatch):
 @pytest.mark.parametrize("argv", [
     ["train", "--data", "{tmp}/data", "--out", "{tmp}/run", "--augment", "bogus"],
     ["train", "--data", "{tmp}/data", "--out", "{tmp}/run", "--epochs", "0"],
+    ["train", "--data", "{tmp}/data", "--out", "{tmp}/run", "--arch", "bogus"],
     ["evaluate", "--models", "{tmp}/m.tflite", "--data", "{tmp}/data", "--threads", "-1"],
 ])
 def test_bad_option_end_to_end(argv, tmp_path):
@@ -168,6 +169,32 @@ def test_combinations_are_checked_before_anything_is_written(tmp_path, capsys):
         err = capsys.readouterr().err
         assert rc == 2 and message in err and len(err.splitlines()) == 1, err
         assert not (tmp_path / "run").exists()
+
+
+def test_the_tables_static_choices_are_the_registries():
+    from fer_edge.edge import detect
+    from fer_edge.training import augment
+
+    assert set(config.DETECTORS) == set(detect.DETECTORS)
+    assert set(config.AUGMENTS) == set(augment.PRESETS)
+
+
+def test_the_python_api_takes_its_defaults_from_the_table(monkeypatch):
+    import inspect
+
+    from fer_edge import evaluate as evaluate_module
+
+    seen = {}
+    monkeypatch.setattr(config, "check", lambda command, values, partial=False: seen.update(
+        values) or config.Config(values))
+    try:
+        evaluate_module.evaluate(["m.tflite"])
+    except Exception:
+        pass   # only the defaults it was called with matter here
+    table = config.defaults_of("evaluate")
+    for name in ("split", "threads", "latency_runs"):
+        assert seen[name] == table[name], name
+    assert inspect.signature(evaluate_module.evaluate).parameters["split"].default is None
 
 
 def test_version(capsys):
@@ -208,3 +235,12 @@ def test_each_file_of_a_comma_list_may_start_with_home(tmp_path, monkeypatch):
         (tmp_path / name).write_bytes(b"x")
     cfg = config.check("train", {"teacher": f"{tmp_path}/a.keras,~/b.keras"}, partial=True)
     assert cfg.teacher == f"{tmp_path}/a.keras,{tmp_path}/b.keras"
+
+
+def test_the_options_reference_is_generated_from_the_table():
+    reference = (Path(__file__).resolve().parents[1] / "docs" / "options.md").read_text()
+    assert reference == config.reference(), \
+        "stale: python -m fer_edge.options > docs/options.md"
+    for command in config.COMMANDS.values():
+        for o in command.options:
+            assert f"| `{o.flag}` |" in reference

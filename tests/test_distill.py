@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from fer_edge import distill
+from fer_edge.training import distill
 from fer_edge.cli import main
-from fer_edge.train import train
+from fer_edge.training.engine import train
 
 
 @pytest.fixture(scope="module")
@@ -21,27 +21,35 @@ def teacher_run(synth_data, tmp_path_factory):
 
 
 def test_targets_mix_labels_with_softened_teacher_scores(teacher_run):
-    import tensorflow as tf
-
-    from fer_edge.keras_io import load_keras
+    from fer_edge.data import Split
+    from fer_edge.training.keras_io import load_keras
+    from fer_edge.training.pipeline import TrainStream
 
     teacher = load_keras(teacher_run / "best.keras")
     rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (6, 48, 48, 1)).astype("float32")
-    y = np.eye(7, dtype="float32")[rng.integers(0, 7, 6)]
+    faces = rng.integers(0, 256, (6, 48, 48), dtype=np.uint8)
+    labels = rng.integers(0, 7, 6)
     opts = {"teacher": str(teacher_run / "best.keras"), "distill_weight": 0.6,
-            "temperature": 3.0, "teacher_flip": True}
-    ds = distill.add_to_stream(tf.data.Dataset.from_tensors((x, y, np.ones(6, "float32"))),
-                               opts)
-    _, target, _ = next(iter(ds))
+            "temperature": 3.0, "teacher_flip": True, "batch_size": 6, "seed": 0,
+            "class_weight": "none", "augment": "edge", "erasing": 0.5}
+    split = Split(faces, labels, np.arange(6).astype(str))
+    stream = TrainStream(split, opts, distill.teachers_of(opts))
+    x, target, weights = stream[0]
+    order = stream.order
+    y = np.eye(7, dtype="float32")[labels[order]]
+    # the teachers score the augmented faces the student sees, and their mirror images
     p = np.asarray(teacher(x)), np.asarray(teacher(x[:, :, ::-1]))
     soft = [np.exp(np.log(np.maximum(q, 1e-8)) / 3.0) for q in p]
     soft = sum(s / s.sum(1, keepdims=True) for s in soft) / 2
-    np.testing.assert_allclose(np.asarray(target), 0.4 * y + 0.6 * soft, atol=1e-5)
-    np.testing.assert_allclose(np.asarray(target).sum(1), 1.0, atol=1e-5)
-    # no teacher: the stream is left as it is
-    plain = tf.data.Dataset.from_tensors((x, y, np.ones(6, "float32")))
-    assert distill.add_to_stream(plain, {"teacher": None}) is plain
+    np.testing.assert_allclose(target, 0.4 * y + 0.6 * soft, atol=1e-5)
+    np.testing.assert_allclose(target.sum(1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(weights, np.ones(6, np.float32))
+    # the same batch again: the same draws (seed, epoch, batch), whichever thread asks
+    np.testing.assert_array_equal(stream[0][0], x)
+    # without a teacher the target is the label
+    plain = TrainStream(split, {**opts, "teacher": None})
+    np.testing.assert_array_equal(plain[0][1], y)
+    assert distill.teachers_of({"teacher": None}) is None
 
 
 def test_train_with_a_teacher_records_it_resumes_and_shows_in_the_card(
@@ -90,7 +98,7 @@ def test_a_teacher_must_be_an_emotion_model(synth_data, tmp_path):
 
 
 def test_ensemble_rows_average_members_and_their_mirror_images():
-    from fer_edge.distill import ensemble_rows
+    from fer_edge.training.distill import ensemble_rows
 
     y = {"val": np.array([0, 1])}
     eye = np.eye(7, dtype=np.float32)

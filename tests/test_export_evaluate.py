@@ -27,7 +27,7 @@ def workdir(tmp_path_factory):
     """Synthetic data, a briefly trained tiny model and every TFLite variant of it."""
     import keras
 
-    from fer_edge import archs
+    from fer_edge.training import archs
 
     root = tmp_path_factory.mktemp("export")
     os.environ["FER_EDGE_CACHE"] = str(root / "cache")

@@ -3,7 +3,7 @@
 import numpy as np
 
 from converters.fold import fold_batchnorm_after_relu
-from fer_edge import archs
+from fer_edge.training import archs
 
 
 def with_random_statistics(model, seed=0):

@@ -170,7 +170,7 @@ def test_metadata_changes_nothing_for_litert_and_classify(tiny_tflite_int8):
 
 
 def test_export_target_micro_writes_the_sources(synth_data, tmp_path):
-    from fer_edge import archs
+    from fer_edge.training import archs
     from fer_edge.export import export
 
     archs.build("tiny").save(tmp_path / "tiny.keras")

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer_edge import qat
+from fer_edge.training import qat
 from fer_edge.cli import main
-from fer_edge.train import train
+from fer_edge.training.engine import train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,7 +23,7 @@ def _tiny_with_statistics():
     folding them is not an identity."""
     import keras
 
-    from fer_edge import archs
+    from fer_edge.training import archs
 
     keras.utils.set_random_seed(0)
     model = archs.build("tiny")
@@ -87,7 +87,7 @@ def test_the_simulation_reproduces_the_int8_files_logits(tmp_path):
     assert all(lo == 0.0 < hi for name, (lo, hi) in ranges.items() if name != "fq_logits")
 
     path = tmp_path / "int8.tflite"
-    path.write_bytes(convert(sim, "int8", calib_images=calib_u8))   # exports the plain twin
+    path.write_bytes(convert(qat.plain(sim), "int8", calib_images=calib_u8))
     faces_u8 = np.random.default_rng(3).integers(0, 256, (100, 48, 48), np.uint8)
     x = batch_to_float(faces_u8)
     int8 = _int8_logits(path, faces_u8)
@@ -109,7 +109,7 @@ def test_the_simulation_of_the_shipped_model_predicts_its_int8_file():
     from fer_edge.edge.preprocessing import batch_to_float
     from fer_edge.evaluate import load_variant
     from fer_edge.export import calibration_images
-    from fer_edge.keras_io import load_keras
+    from fer_edge.training.keras_io import load_keras
 
     data = os.environ["FER_EDGE_DATA"]
     model = load_keras(REPO / "models" / "fer.keras")
@@ -139,7 +139,7 @@ def test_qat_needs_a_trained_model_and_no_weight_averaging(synth_data, tmp_path,
 
 def test_a_qat_run_trains_resumes_and_exports(synth_data, tmp_path, capsys):
     from fer_edge.export import export
-    from fer_edge.keras_io import load_keras
+    from fer_edge.training.keras_io import load_keras
 
     init = tmp_path / "m.keras"
     _tiny_with_statistics().save(init)

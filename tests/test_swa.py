@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from fer_edge import swa
+from fer_edge.training import swa
 from fer_edge.errors import FerEdgeError
-from fer_edge.train import resolve_options, train
+from fer_edge.training.engine import resolve_options, train
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +69,7 @@ def test_recompute_bn_sets_the_plain_mean_of_batch_statistics():
 
 
 def test_swa_schedule_decays_to_swa_lr_then_stays_flat():
-    from fer_edge import optim
+    from fer_edge.training import optim
 
     opts = resolve_options("tiny", {"epochs": 10, "learning_rate": 1e-3, "swa_start": 4,
                                     "swa_lr": 2e-4})
@@ -86,7 +86,7 @@ def test_swa_schedule_decays_to_swa_lr_then_stays_flat():
 
 
 def test_train_with_swa_writes_swa_keras_selects_on_val_and_resumes(synth_data, tmp_path):
-    from fer_edge.keras_io import load_keras
+    from fer_edge.training.keras_io import load_keras
 
     out = tmp_path / "run"
     train(synth_data, arch="tiny", out=out, epochs=6, batch_size=16, swa_start=3, verbose=0)

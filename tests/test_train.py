@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from fer_edge.errors import FerEdgeError
-from fer_edge.train import class_weights, parse_duration, resolve_options, train
+from fer_edge.options import parse_duration
+from fer_edge.training.engine import resolve_options, train
+from fer_edge.training.pipeline import class_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ["best.keras", "last.keras", "state.json", "history.csv", "config.json", "curves.png",
@@ -110,7 +112,7 @@ def test_mirrored_strategy_on_two_logical_cpus(synth_data, tmp_path):
 def test_keras2_decay_semantics():
     import keras
 
-    from fer_edge.optim import AdamDecay
+    from fer_edge.training.optim import AdamDecay
 
     opt = AdamDecay(1e-4, decay=1e-6)
     opt.iterations.assign(10_000)
@@ -166,8 +168,8 @@ def test_track_test_logs_a_test_curve_beside_val(synth_data, tmp_path):
     assert len(history) == 3 and history["test_accuracy"].between(0, 1).all()
     # the last epoch's test accuracy is the final model's own (best.keras may be another epoch)
     from fer_edge import data as fdata
-    from fer_edge.keras_io import load_keras
-    from fer_edge.train import predict
+    from fer_edge.training.keras_io import load_keras
+    from fer_edge.training.engine import predict
 
     last = load_keras(tmp_path / "run" / "last.keras")
     test = fdata.load(synth_data).split("test")
@@ -179,8 +181,8 @@ def test_track_test_logs_a_test_curve_beside_val(synth_data, tmp_path):
 def test_early_stopping_patience_zero_turns_it_off(tmp_path):
     import keras
 
-    from fer_edge import callbacks
-    from fer_edge.runs import RunFolder
+    from fer_edge.training import callbacks
+    from fer_edge.training.runs import RunFolder
 
     def early_stoppers(patience):
         opts = resolve_options("edge_fast", {"early_stopping_patience": patience})
@@ -215,8 +217,8 @@ def test_resume_takes_data_and_options_from_the_run(synth_data, tmp_path, capsys
 def test_init_from_a_wider_model_keeps_its_strongest_channels(synth_data, tmp_path):
     import keras
 
-    from fer_edge import archs
-    from fer_edge.slim import slim_into
+    from fer_edge.training import archs
+    from fer_edge.training.slim import slim_into
 
     wide, narrow = archs.build("edge_fast"), archs.build("edge_fast_s")
     rng = np.random.default_rng(0)

@@ -69,7 +69,7 @@ def test_target_distribution_drops_single_votes_and_unusable_faces():
 
 
 def test_training_targets_ferplus_and_mix():
-    from fer_edge.train import training_targets
+    from fer_edge.training.pipeline import training_targets
 
     y = np.array([LABELS.index("sad")] * len(HAND))
     split = fdata.Split(np.zeros((len(HAND), 48, 48), np.uint8), y,
@@ -225,7 +225,7 @@ def test_data_info_shows_vote_counts(tree, capsys):
 
 
 def test_train_on_votes_selects_on_the_ferplus_majority(tree, capsys):
-    from fer_edge.train import train
+    from fer_edge.training.engine import train
 
     root, made = tree
     write_tree_votes(root / "ferplus.csv", made)

@@ -326,17 +326,17 @@ class Summary:
     records: list[dict] = field(default_factory=list)    # video frames, kept for --summary
 
 
-def check_options(paths: list[str], options: dict) -> None:
+def check_options(paths: list[str], given: dict) -> None:
     """Every option checked before any model is loaded or input read."""
-    from .. import config
+    from .. import options
 
     if not paths:
         raise FerEdgeError("nothing to classify: give image files, folders, videos, stream "
                            "URLs, --camera N or '-'")
-    config.check("classify", options)
+    options.check("classify", given)
     if paths.count(STDIN) > 1:
         raise FerEdgeError("'-' (stdin) can be given only once")
-    out_dir = options.get("save_annotated")
+    out_dir = given.get("save_annotated")
     if out_dir and Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise FerEdgeError(f"--save-annotated {out_dir} exists and is not a folder")
 
@@ -360,11 +360,10 @@ def classify(paths, model=None, detector: str = detect.DEFAULT, no_detect: bool 
     out = out or sys.stdout
     err = err or sys.stderr
     paths = [str(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
-    options = {k: v for k, v in locals().items()
-               if k not in ("paths", "out", "err", "stdin")}
+    given = {k: v for k, v in locals().items() if k not in ("paths", "out", "err", "stdin")}
     if isinstance(camera, int) and not isinstance(camera, bool) and camera >= 0:
         paths.append(f"{CAMERA_PREFIX}{camera}")
-    check_options(paths, options)
+    check_options(paths, given)
     # The command's contract is one line per bad input: what C libraries print on fd 2 (libjpeg,
     # FFmpeg, LiteRT's INFO lines) is silenced for its duration, and only here.
     with sources.native_stderr_silenced():

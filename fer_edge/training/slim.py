@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import FerEdgeError
+from ..errors import FerEdgeError
 
 _WEIGHTED = ("Conv2D", "BatchNormalization", "Dense")
 

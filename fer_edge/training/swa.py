@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .edge.fileio import atomic_path
+from ..edge.fileio import atomic_path
 
 _FILE = re.compile(r"swa_(\d+)\.npz$")
 
@@ -94,14 +94,15 @@ def recompute_bn(model, batches) -> int:
     return k
 
 
-def finalize(model, run: Path, epoch: int, train_ds) -> int:
-    """Write run/swa.keras: `model` with the averaged weights and recomputed BN statistics.
-    `model` is changed in place. Returns the number of epochs averaged (0: none yet, no file)."""
+def finalize(model, run: Path, epoch: int, inputs) -> int:
+    """Write run/swa.keras: `model` with the averaged weights and BN statistics recomputed over
+    `inputs` (batches of augmented training faces). `model` is changed in place. Returns the
+    number of epochs averaged (0: none yet, no file)."""
     mean, count = load(run, epoch)
     if mean is None:
         return 0
     model.set_weights([m.astype(w.dtype) for m, w in zip(mean, model.get_weights())])
-    recompute_bn(model, (x for x, *_ in train_ds))
+    recompute_bn(model, inputs)
     with atomic_path(run / "swa.keras") as tmp:
         model.save(tmp)
     print(f"swa: averaged {count} epochs -> {run / 'swa.keras'}", flush=True)

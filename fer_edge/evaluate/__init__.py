@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import config, data as fdata, defaults
-from .errors import FerEdgeError
-from .edge.fileio import check_writable, write_json, write_text
-from .edge.preprocessing import LABELS, batch_to_float, flip_tta
+from .. import options, data as fdata, defaults
+from ..errors import FerEdgeError
+from ..edge.fileio import check_writable, write_json, write_text
+from ..edge.preprocessing import LABELS, batch_to_float, flip_tta
 
 
 class _KerasVariant:
@@ -24,7 +24,7 @@ class _KerasVariant:
     def __init__(self, path: Path, threads: int | None):
         import tensorflow as tf
 
-        from .keras_io import KerasPredictor, load_keras
+        from ..training.keras_io import KerasPredictor, load_keras
 
         if threads:
             try:
@@ -39,8 +39,8 @@ class _KerasVariant:
 
 class _TFLiteVariant:
     def __init__(self, path: Path, threads: int | None):
-        from .edge.runtime import EmotionModel
-        from .edge.sources import quiet_native_stderr
+        from ..edge.runtime import EmotionModel
+        from ..edge.sources import quiet_native_stderr
 
         with quiet_native_stderr(always=True):   # LiteRT's INFO line about its delegate
             self.model = EmotionModel(path, threads=threads)
@@ -58,8 +58,8 @@ class _MicroVariant:
     kind = "int8-micro"
 
     def __init__(self, path: Path):
-        from .converters.micro import micro_interpreter
-        from .edge.runtime import EmotionModel
+        from ..converters.micro import micro_interpreter
+        from ..edge.runtime import EmotionModel
 
         self.lite = EmotionModel(path)            # labels, quantization and label order
         self.params = (self.lite.meta or {}).get("params")
@@ -86,7 +86,7 @@ class _FlipTTA:
         return flip_tta(self.variant.predict, faces_u8, batch_size=2 * batch_size)
 
 
-def load_variant(path, threads: int | None = defaults.EVAL_THREADS):
+def load_variant(path, threads: int | None = 1):
     path = Path(path)
     if not path.exists():
         raise FerEdgeError(f"model not found: {path}")
@@ -111,22 +111,23 @@ def latency_ms(variant, face_u8: np.ndarray, runs: int, warmup: int) -> dict:
             "runs": runs}
 
 
-def evaluate(models, data=None, split: str = defaults.EVAL_SPLIT,
-             threads: int | None = defaults.EVAL_THREADS, out=None, limit: int | None = None,
-             latency_runs: int = defaults.EVAL_LATENCY_RUNS, force: bool = False,
+@options.takes("evaluate")
+def evaluate(models, data=None, split: str | None = None, threads: int | None = None,
+             out=None, limit: int | None = None, latency_runs: int | None = None,
+             force: bool = False,
              tta: bool = False, micro: bool = False, votes=None) -> dict:
     """Evaluate each model on the same images; the first model is the reference. With `tta`,
     each model gets a second row scored with horizontal-flip averaging (reported separately);
     with `micro`, each int8 .tflite also runs on TFLite Micro's interpreter ("int8-micro").
     Where FER+ votes are found beside the data (or given as `votes`), each row also gets the
     FER+ majority benchmark and the mean vote agreement ("ferplus", votes.py)."""
-    from .runs import resolve_data
+    from ..training.runs import resolve_data
 
     if isinstance(models, (str, Path)):
         models = [models]
     if not models:
         raise FerEdgeError("no models given: pass --models A.keras B.tflite ...")
-    config.check("evaluate", {"models": [str(m) for m in models], "data": data, "split": split,
+    options.check("evaluate", {"models": [str(m) for m in models], "data": data, "split": split,
                               "threads": threads, "out": out, "limit": limit,
                               "latency_runs": latency_runs, "force": force, "tta": tta,
                               "micro": micro, "votes": votes})
@@ -170,7 +171,7 @@ def tied_top(scores: np.ndarray) -> int:
 
 def _score(variant, path: Path, sp, threads, latency_runs: int) -> tuple[dict, np.ndarray]:
     """One report row for `variant` on split `sp`, and its predicted labels."""
-    from . import report, votes
+    from .. import report, votes
 
     t = time.perf_counter()
     scores = variant.predict(sp.x)
@@ -232,7 +233,7 @@ def markdown(result: dict) -> str:
 
 def ferplus_markdown(result: dict, shorts: list[str]) -> list[str]:
     """The FER+ section of the report: the majority benchmark as FER+ results are published."""
-    from .votes import MAJORITY_LABELS
+    from ..votes import MAJORITY_LABELS
 
     first = result["variants"][0]["ferplus"]
     lines = ["", f"## FER+ majority benchmark ({first['n']} of {result['n']} faces)", "",
@@ -261,7 +262,7 @@ def ferplus_markdown(result: dict, shorts: list[str]) -> list[str]:
 
 
 def write_reports(result: dict, out: Path) -> None:
-    from . import report
+    from .. import report
 
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "report.json", result)

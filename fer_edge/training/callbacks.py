@@ -7,7 +7,7 @@ import time
 import keras
 import numpy as np
 
-from .edge.fileio import atomic_path
+from ..edge.fileio import atomic_path
 from .runs import RunFolder
 
 
@@ -15,12 +15,14 @@ class TestCurve(keras.callbacks.Callback):
     """Adds test_accuracy / test_loss to the epoch's logs before CSVLogger writes them (a curve
     to report; nothing selects on it)."""
 
-    def __init__(self, test_ds):
+    def __init__(self, test):
         super().__init__()
-        self.test_ds = test_ds
+        self.x, self.y = test     # faces as model inputs, one-hot labels (pipeline.eval_arrays)
 
     def on_epoch_end(self, epoch, logs=None):
-        loss, acc = self.model.evaluate(self.test_ds, verbose=0)
+        from .pipeline import EVAL_BATCH
+
+        loss, acc = self.model.evaluate(self.x, self.y, batch_size=EVAL_BATCH, verbose=0)
         logs.update(test_loss=float(loss), test_accuracy=float(acc))
 
 
@@ -31,7 +33,7 @@ class FerPlusVal(keras.callbacks.Callback):
 
     def __init__(self, val):
         super().__init__()
-        from . import votes
+        from .. import votes
 
         keep = votes.majority(val.votes) >= 0
         self.x, self.votes = val.x[keep], val.votes[keep]
@@ -43,15 +45,15 @@ class FerPlusVal(keras.callbacks.Callback):
         self.predict = KerasPredictor(self.model)   # traced once for the whole fit
 
     def on_epoch_end(self, epoch, logs=None):
-        from . import votes
+        from .. import votes
 
         scores = self.predict(self.x)
         logs["val_ferplus_accuracy"] = votes.majority_summary(self.votes, scores)["top1"]
 
 
 def monitor(opts: dict) -> str:
-    """The val log that selects checkpoints and stops early (config.selection)."""
-    from .config import selection
+    """The val log that selects checkpoints and stops early (recipe.selection)."""
+    from .recipe import selection
 
     return "val_ferplus_accuracy" if selection(opts) == "ferplus" else "val_accuracy"
 
@@ -116,7 +118,17 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def make(run: RunFolder, opts: dict, state: dict, resume: bool, test_ds=None) -> list:
+def tensorboard(run: RunFolder) -> list:
+    """TensorBoard's logs, where TensorFlow is installed (its summary writer); an accelerator
+    machine without it trains all the same, with history.csv and curves.png."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        return []
+    return [keras.callbacks.TensorBoard(log_dir=str(run / "logs"))]
+
+
+def make(run: RunFolder, opts: dict, state: dict, resume: bool, test=None) -> list:
     """The callbacks of one fit, in the order their effects must happen."""
     from . import swa
 
@@ -127,13 +139,13 @@ def make(run: RunFolder, opts: dict, state: dict, resume: bool, test_ds=None) ->
     watch = monitor(opts)
     early = ResumableEarlyStopping(patience, best, state.get("early_stopping_wait", 0), watch) \
         if patience > 0 else None
-    cbs = [TestCurve(test_ds)] if test_ds is not None else []
+    cbs = [TestCurve(test)] if test is not None else []
     cbs += [
         keras.callbacks.ModelCheckpoint(run / RunFolder.BEST, monitor=watch,
                                         mode="max", save_best_only=True, verbose=1,
                                         initial_value_threshold=best),
         keras.callbacks.CSVLogger(run.history, append=resume),
-        keras.callbacks.TensorBoard(log_dir=str(run / "logs")),
+        *tensorboard(run),
         *([early] if early else []),
         # before EpochState, so state.json never records an epoch the average has not seen
         *([swa.callback(run.path, int(opts["swa_start"]), state.get("epoch", 0))]

@@ -26,7 +26,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from .errors import FerEdgeError
+from ..errors import FerEdgeError
 from .runs import RunFolder
 
 
@@ -155,17 +155,45 @@ def _any_worker(strat, flag: bool) -> bool:
     return float(strat.reduce(tf.distribute.ReduceOp.SUM, local, axis=None)) > 0
 
 
-def fit(model, strat, train_ds, val_ds, test_ds, epochs: int, initial_epoch: int,
+def _as_tf_data(stream):
+    """The engine's training stream (pipeline.TrainStream) as the tf.data dataset the strategy
+    distributes: every worker computes the same (seeded) batches and keeps its share of each."""
+    import tensorflow as tf
+
+    from ..edge.preprocessing import INPUT_SHAPE, NUM_CLASSES
+
+    def batches():
+        for i in range(len(stream)):
+            yield stream[i]
+        stream.on_epoch_end()   # the next pass is the next epoch's order and draws
+
+    signature = (tf.TensorSpec((None, *INPUT_SHAPE), tf.float32),
+                 tf.TensorSpec((None, NUM_CLASSES), tf.float32), tf.TensorSpec((None,), tf.float32))
+    # unbatched and batched again, so the strategy splits each global batch between workers
+    ds = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    ds = ds.unbatch().batch(stream.batch_size)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
+
+
+def _batches(split, size: int = 256):
+    x, y = split
+    return [(x[i:i + size], y[i:i + size]) for i in range(0, len(x), size)]
+
+
+def fit(model, strat, stream, val, test, epochs: int, initial_epoch: int,
         callbacks: list, verbose: int, label_smoothing: float) -> None:
-    """Keras `fit`'s epoch loop for MultiWorkerMirroredStrategy (see the module doc)."""
+    """Keras `fit`'s epoch loop for MultiWorkerMirroredStrategy (see the module doc): the same
+    model, stream, loss and callbacks as the engine's `fit`, with a step of its own."""
     import keras
     import tensorflow as tf
 
     loss_fn = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing,
                                                    reduction=None)
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    dist = strat.experimental_distribute_dataset(train_ds.with_options(options))
+    dist = strat.experimental_distribute_dataset(_as_tf_data(stream))
+    val_ds = _batches(val)
+    test_ds = _batches(test) if test is not None else None
     step, sync = _train_step(model, strat, loss_fn), _statistics_sync(model, strat)
     predict = tf.function(lambda x: model(x, training=False))
     cbs = keras.callbacks.CallbackList(callbacks, model=model, add_history=False,

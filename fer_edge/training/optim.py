@@ -55,7 +55,7 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def swa_lr(opts: dict) -> float:
-    from .defaults import SWA_LR_FRACTION
+    from ..defaults import SWA_LR_FRACTION
 
     return float(opts.get("swa_lr") or opts["learning_rate"] * SWA_LR_FRACTION)
 

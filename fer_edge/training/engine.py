@@ -1,6 +1,8 @@
-"""`fer-edge train`: the standard Keras training of a registered architecture on FER2013, as a
-small engine: prepare the run (validated options, data, run folder), build the model, fit it,
-finalize (SWA), report.
+"""`fer-edge train`: the one training engine, on every Keras 3 backend (TensorFlow, JAX, PyTorch):
+prepare the run (validated options, data, run folder), build the model, fit it with Keras's `fit`
+on the input pipeline (pipeline.py), finalize (SWA), report. Several machines go through the same
+steps with an adapter for the fit (multiworker.py); options a backend cannot honour are refused
+before anything is written (`check_backend`).
 
 The run folder (`runs.RunFolder`) receives best.keras (best val accuracy), last.keras +
 state.json (every epoch, for --resume), history.csv, TensorBoard logs, config.json, curves.png,
@@ -9,8 +11,8 @@ confusion matrices and classification reports for train/val/test, and metrics.js
 
 from __future__ import annotations
 
+import contextlib
 import os
-import platform
 import sys
 import time
 from dataclasses import dataclass
@@ -19,79 +21,26 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, archs, config, data as fdata, defaults, distill
-from .config import parse_duration  # noqa: F401  (part of this module's API)
-from .errors import FerEdgeError
-from .edge.fileio import write_text
-from .edge.preprocessing import NUM_CLASSES, batch_to_float
+from .. import options, data as fdata, defaults
+from . import archs, distill, recipe
+from .backend import check_backend, device, strategy_for, versions
+from ..errors import FerEdgeError
+from ..edge.fileio import write_text
+from ..edge.preprocessing import batch_to_float
 from .runs import RunFolder
 
-def resolve_options(arch: str, overrides: dict) -> config.Config:
+
+def resolve_options(arch: str, overrides: dict) -> options.Config:
     """Base defaults <- the architecture's recipe <- explicit overrides (None = not given)."""
-    unknown = set(overrides) - set(defaults.TRAIN)
+    unknown = set(overrides) - set(options.TRAIN_BASE)
     if unknown:
         raise FerEdgeError(f"unknown training option(s): {', '.join(sorted(unknown))}")
-    return config.train_options(arch, config.check("train", overrides))
-
-
-def class_weights(y: np.ndarray, mode: str) -> np.ndarray:
-    counts = np.bincount(y, minlength=NUM_CLASSES).astype(float)
-    if mode == "none":
-        return np.ones(NUM_CLASSES)
-    w = counts.sum() / (NUM_CLASSES * np.maximum(counts, 1))
-    if mode == "sqrt":
-        w = np.sqrt(w)
-    elif mode != "balanced":
-        raise FerEdgeError(f"unknown class_weight '{mode}' (none, balanced, sqrt)")
-    return w / (w * counts).sum() * counts.sum()  # mean weight over the data = 1
-
-
-def training_targets(split: fdata.Split, opts: dict) -> tuple[fdata.Split, np.ndarray]:
-    """(the faces to train on, their target distributions (N, 7)) for --target: FER2013's
-    one-hot labels; the FER+ vote distribution over the faces with a usable one (votes.py); or
-    (1 - ferplus_weight) * labels + ferplus_weight * votes (faces without usable votes keep
-    their label)."""
-    onehot = np.eye(NUM_CLASSES, dtype=np.float32)[split.y]
-    if opts.get("target", "fer2013") == "fer2013":
-        return split, onehot
-    from . import votes
-
-    dist, usable = votes.target_distribution(split.votes)
-    if opts["target"] == "ferplus":
-        return split.subset(np.flatnonzero(usable)), dist[usable]
-    w = float(opts["ferplus_weight"]) * usable[:, None]
-    return split, ((1 - w) * onehot + w * dist).astype(np.float32)
-
-
-def make_dataset(split: fdata.Split, opts: dict, training: bool):
-    import tensorflow as tf
-
-    from . import augment
-
-    if training:
-        split, y = training_targets(split, opts)
-    else:
-        y = np.eye(NUM_CLASSES, dtype=np.float32)[split.y]
-    x = batch_to_float(split.x) if len(split) else np.zeros((0, 48, 48, 1), np.float32)
-    if training:
-        # class weights follow the targets: a face's label, or its votes' top emotion
-        top = y.argmax(1)
-        w = np.asarray(class_weights(top, opts["class_weight"]), np.float32)[top]
-        ds = tf.data.Dataset.from_tensor_slices((x, y, w))
-        ds = ds.shuffle(len(x), seed=opts["seed"], reshuffle_each_iteration=True)
-        ds = ds.batch(opts["batch_size"])
-        aug = augment.make(opts["augment"], opts["erasing"], opts["seed"])
-        if aug is not None:
-            ds = ds.map(lambda a, b, c: (aug(a), b, c), num_parallel_calls=tf.data.AUTOTUNE)
-        ds = distill.add_to_stream(ds, opts)   # teachers score the augmented batch
-    else:
-        ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(256)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return recipe.train_options(arch, options.check("train", overrides))
 
 
 def _warm_start(model, path, opts: dict):
     """`model` with the weights of the .keras model at `path`: the same architecture as they
-    are, a wider one of the same layers slimmed (fer_edge/slim.py); a quantization-aware model
+    are, a wider one of the same layers slimmed (slim.py); a quantization-aware model
     (an earlier --qat run) or a full-integer .tflite of the same architecture starts a --qat
     run as it is. Records the file's sha256 (and the wider architecture) in `opts`, so
     config.json names what the run started from."""
@@ -132,45 +81,19 @@ def calibration_faces(ds: fdata.Dataset) -> np.ndarray:
     """The int8 calibration images as model inputs: the committed manifest's (what `export`
     calibrates on) when the data holds them, else a stratified seeded sample of its train split
     of the same size (synthetic or other data)."""
-    from .calibration import manifest
+    from ..calibration import manifest
 
     try:
         faces = manifest.images(manifest.load(defaults.calib_manifest()), ds)
     except FerEdgeError:
         train = ds.split("train")
-        sample = manifest.make(train, min(defaults.CALIB_SIZE, len(train)), defaults.CALIB_SEED)
+        size, seed = (options.defaults_of("calibrate")[k] for k in ("size", "seed"))
+        sample = manifest.make(train, min(size, len(train)), seed)
         faces = manifest.images(sample, ds)
         print(f"fer-edge: --qat: the data lacks the committed calibration images; ranges are "
-              f"measured on {len(faces)} of its train images (seed {defaults.CALIB_SEED})",
+              f"measured on {len(faces)} of its train images (seed {seed})",
               file=sys.stderr)
     return batch_to_float(faces)
-
-
-def _strategy(name: str | None, logical_cpus: int | None):
-    import tensorflow as tf
-
-    if logical_cpus:
-        cpus = tf.config.list_physical_devices("CPU")
-        tf.config.set_logical_device_configuration(
-            cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(int(logical_cpus))])
-    if not name or name == "default":
-        return tf.distribute.get_strategy()
-    if name == "multiworker":
-        from . import multiworker
-
-        return multiworker.strategy()
-    gpus = tf.config.list_logical_devices("GPU")
-    devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
-    print(f"fer-edge: MirroredStrategy over {', '.join(devices)}", file=sys.stderr)
-    return tf.distribute.MirroredStrategy(devices=devices)
-
-
-def _versions() -> dict:
-    import keras
-    import tensorflow as tf
-
-    return {"fer_edge": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-            "numpy": np.__version__, "python": platform.python_version()}
 
 
 def predict(model, x_u8: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -183,7 +106,7 @@ def predict(model, x_u8: np.ndarray, batch_size: int = 256) -> np.ndarray:
 def write_split_reports(model, ds: fdata.Dataset, run: Path, tag: str = "") -> dict:
     """Confusion matrices (PNG), classification reports and metrics for every split; `tag`
     prefixes the file names (e.g. "swa_")."""
-    from . import report
+    from .. import report
 
     metrics = {}
     for name, split in ds.splits.items():
@@ -193,13 +116,14 @@ def write_split_reports(model, ds: fdata.Dataset, run: Path, tag: str = "") -> d
         pred = scores.argmax(1)
         m = report.summary(split.y, pred)
         if split.votes is not None:
-            from . import votes
+            from .. import votes
 
             m["ferplus"] = votes.majority_summary(split.votes, scores)
         metrics[name] = m
-        report.plot_confusion(m["confusion_matrix"],
-                              f"{tag}{model.name} — {name} (top-1 {m['top1']:.2%}, n={m['n']})",
-                              run / f"{tag}confusion_{name}.png")
+        if report.can_plot():
+            report.plot_confusion(m["confusion_matrix"],
+                                  f"{tag}{model.name} — {name} (top-1 {m['top1']:.2%}, n={m['n']})",
+                                  run / f"{tag}confusion_{name}.png")
         write_text(run / f"{tag}classification_report_{name}.txt",
                    report.classification_report(split.y, pred))
     return metrics
@@ -212,8 +136,8 @@ class Session:
     """Everything one `train` call works with, settled before anything is written."""
 
     run: RunFolder
-    opts: config.Config     # the training options (config.json "options")
-    given: config.Config    # the command's own options as validated (data, out, limit, ...)
+    opts: options.Config     # the training options (config.json "options")
+    given: options.Config    # the command's own options as validated (data, out, limit, ...)
     data: str
     ds: fdata.Dataset
     state: dict
@@ -221,17 +145,17 @@ class Session:
     verbose: int
 
 
-def prepare(given: config.Config, overrides: dict) -> Session:
+def prepare(given: options.Config, overrides: dict) -> Session:
     """Options checked (types, ranges, combinations), the run found or made, the data loaded."""
     if given.resume and given.force:
         raise FerEdgeError("--resume continues a run and --force starts it over: pass one")
-    arch = given.arch or defaults.TRAIN["arch"]
+    arch = given.arch or options.DEFAULT_ARCH
     run = RunFolder(given.out or f"runs/{arch}")
     if given.resume:
         if not run.resumable():
             raise FerEdgeError(f"nothing to resume in {run} (no state.json / last.keras)")
         saved = run.config
-        opts = config.resume_options(saved["options"], {**overrides, "arch": given.arch})
+        opts = recipe.resume_options(saved["options"], {**overrides, "arch": given.arch})
         for name, now, then in (("data", given.data, saved["data"]),
                                 ("limit", given.limit, saved.get("limit"))):
             if now is not None and str(now) != str(then):
@@ -242,8 +166,9 @@ def prepare(given: config.Config, overrides: dict) -> Session:
         if given.data is None:
             raise FerEdgeError("no data given: pass --data DIR (a FER2013 folder tree or "
                                "fer2013.csv)")
-        opts = config.train_options(arch, overrides)
+        opts = recipe.train_options(arch, overrides)
         data, limit, state = given.data, given.limit, {}
+    check_backend(opts, given)
     ds = fdata.load(data, val_fraction=opts["val_fraction"], seed=opts["seed"], limit=limit,
                     votes=opts.get("votes"))
     for note in ds.notes:
@@ -257,7 +182,7 @@ def prepare(given: config.Config, overrides: dict) -> Session:
     if given.strategy == "multiworker":
         run = _multiworker_run(run, opts, given)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    strategy = _strategy(given.strategy, given.logical_cpus)
+    strategy = strategy_for(given.strategy, given.logical_cpus)
     if given.resume:
         run.trim_history()
     else:
@@ -270,7 +195,7 @@ def prepare(given: config.Config, overrides: dict) -> Session:
 def _check_votes(ds: fdata.Dataset, opts: dict, data) -> None:
     """--target ferplus/mix and --select ferplus need FER+ votes; records the votes file's
     sha256 in the options (config.json) when the run uses them."""
-    uses = opts.get("target", "fer2013") != "fer2013" or config.selection(opts) == "ferplus"
+    uses = opts.get("target", "fer2013") != "fer2013" or recipe.selection(opts) == "ferplus"
     if not uses:
         return
     if ds.votes_path is None:
@@ -278,15 +203,15 @@ def _check_votes(ds: fdata.Dataset, opts: dict, data) -> None:
         what = f"--target {target}" if target != "fer2013" else "--select ferplus"
         raise FerEdgeError(f"{what} needs FER+ votes: none beside {data} (ferplus.csv beside a "
                            f"folder tree, fer2013new.csv beside fer2013.csv); pass --votes FILE")
-    from . import votes
+    from .. import votes
 
     if not (votes.majority(ds.split("val").votes) >= 0).any():
         raise FerEdgeError(f"{ds.votes_path}: no val face has a FER+ majority to select on")
     opts["votes"] = ds.votes_path
-    opts["votes_sha256"] = distill.sha256(ds.votes_path)
+    opts["votes_sha256"] = ds.votes_sha256 or distill.sha256(ds.votes_path)
 
 
-def _multiworker_run(run: RunFolder, opts: dict, given: config.Config) -> RunFolder:
+def _multiworker_run(run: RunFolder, opts: dict, given: options.Config) -> RunFolder:
     """The folder this worker writes: --out on the chief, a discarded scratch copy elsewhere."""
     from . import multiworker
 
@@ -309,7 +234,7 @@ def build(s: Session):
 
     keras.utils.set_random_seed(s.opts["seed"])
     steps = int(np.ceil(len(s.ds.split("train")) / s.opts["batch_size"]))
-    with s.strategy.scope():
+    with (s.strategy.scope() if s.strategy is not None else contextlib.nullcontext()):
         if s.given.resume:
             from .keras_io import load_keras
 
@@ -336,9 +261,10 @@ def build(s: Session):
     s.run.write_config({
         "options": s.opts, "data": s.data, "data_fingerprint": s.ds.fingerprint,
         "data_notes": s.ds.notes, "limit": s.given.limit, "counts": s.ds.counts(),
-        "params": int(model.count_params()), "versions": _versions(),
-        "strategy": s.given.strategy or "default",
-        "replicas": int(s.strategy.num_replicas_in_sync), "command": " ".join(sys.argv)})
+        "params": int(model.count_params()), "versions": versions(),
+        "strategy": s.given.strategy or "default", "device": device(),
+        "replicas": int(s.strategy.num_replicas_in_sync) if s.strategy is not None else 1,
+        "command": " ".join(sys.argv)})
     return model
 
 
@@ -346,13 +272,15 @@ def fit(s: Session, model) -> tuple[Any, float]:
     """Train from the run's last finished epoch to --epochs; returns (train stream, seconds)."""
     from . import callbacks
 
-    train_split = s.ds.split("train")
-    train_ds = make_dataset(train_split, s.opts, True)
-    val_ds = make_dataset(s.ds.split("val"), s.opts, False)
-    test_ds = make_dataset(s.ds.split("test"), s.opts, False) if s.opts.get("track_test") \
-        else None
+    from .pipeline import EVAL_BATCH, TrainStream, eval_arrays
+
+    initial_epoch = s.state.get("epoch", 0)
+    train_ds = TrainStream(s.ds.split("train"), s.opts, distill.teachers_of(s.opts),
+                           epoch=initial_epoch)
+    val = eval_arrays(s.ds.split("val"))
+    test = eval_arrays(s.ds.split("test")) if s.opts.get("track_test") else None
     extra = []
-    if config.selection(s.opts) == "ferplus":   # first: the callbacks after it read its value
+    if recipe.selection(s.opts) == "ferplus":   # first: the callbacks after it read its value
         from .callbacks import FerPlusVal
 
         extra.append(FerPlusVal(s.ds.split("val")))
@@ -360,36 +288,40 @@ def fit(s: Session, model) -> tuple[Any, float]:
         from . import qat
 
         extra.append(qat.Recalibrate(calibration_faces(s.ds)))
-    initial_epoch = s.state.get("epoch", 0)
     if initial_epoch:
         print(f"resuming {s.run} at epoch {initial_epoch + 1}", flush=True)
     t0 = time.time()
     if initial_epoch < s.opts["epochs"] and s.given.strategy == "multiworker":
         from . import multiworker
 
-        multiworker.fit(model, s.strategy, train_ds, val_ds, test_ds, s.opts["epochs"],
+        multiworker.fit(model, s.strategy, train_ds, val, test, s.opts["epochs"],
                         initial_epoch,
                         extra + callbacks.make(s.run, s.opts, s.state, s.given.resume),
                         s.verbose, s.opts["label_smoothing"])
     elif initial_epoch < s.opts["epochs"]:
-        model.fit(train_ds, validation_data=val_ds, epochs=s.opts["epochs"],
-                  initial_epoch=initial_epoch, verbose=s.verbose,
-                  shuffle=False,  # the tf.data stream shuffles itself (make_dataset)
+        model.fit(train_ds, validation_data=val, validation_batch_size=EVAL_BATCH,
+                  epochs=s.opts["epochs"], initial_epoch=initial_epoch, verbose=s.verbose,
+                  shuffle=False,  # the stream shuffles itself, per epoch (pipeline.py)
                   callbacks=extra + callbacks.make(s.run, s.opts, s.state, s.given.resume,
-                                                   test_ds))
+                                                   test))
     return train_ds, time.time() - t0
 
 
 def finalize(s: Session, model, train_ds, seconds: float) -> dict:
     """SWA average, curves, per-split reports of the checkpoints, metrics.json; the selected
     checkpoint chosen on val."""
-    from . import report, swa
+    from .. import report
+    from . import swa
     from .keras_io import load_keras
 
     epochs_done = s.run.epochs_done
-    averaged = swa.finalize(model, s.run.path, epochs_done, train_ds) \
+    averaged = swa.finalize(model, s.run.path, epochs_done, train_ds.inputs()) \
         if s.opts.get("swa_start") else 0
-    report.plot_history(s.run.history, s.run / "curves.png")
+    if report.can_plot():
+        report.plot_history(s.run.history, s.run / "curves.png")
+    else:
+        print("fer-edge: matplotlib, seaborn or pandas is missing: no curves.png or confusion "
+              "pictures (history.csv and the reports are written)", file=sys.stderr)
     best = load_keras(s.run / RunFolder.BEST)
     metrics = {"arch": s.opts["arch"], "params": int(best.count_params()),
                "epochs_done": epochs_done, "fit_seconds_this_call": round(seconds, 1),
@@ -400,15 +332,15 @@ def finalize(s: Session, model, train_ds, seconds: float) -> dict:
         # Model selection on val only: ship the average if it beats the best single epoch.
         if _val_score(metrics["swa"], s.opts) > _val_score(metrics, s.opts):
             metrics["selected"] = RunFolder.SWA
-    metrics["selected_on"] = config.selection(s.opts)
+    metrics["selected_on"] = recipe.selection(s.opts)
     s.run.write_metrics(metrics)
     return metrics
 
 
 def _val_score(metrics: dict, opts: dict) -> float:
-    """The val figure that selects checkpoints (config.selection)."""
+    """The val figure that selects checkpoints (recipe.selection)."""
     val = metrics["splits"]["val"]
-    return val["ferplus"]["top1"] if config.selection(opts) == "ferplus" else val["top1"]
+    return val["ferplus"]["top1"] if recipe.selection(opts) == "ferplus" else val["top1"]
 
 
 def report_done(s: Session, metrics: dict) -> None:
@@ -428,8 +360,8 @@ def train(data=None, arch: str | None = None, out: str | None = None, resume: bo
           logical_cpus: int | None = None, verbose="auto", **overrides) -> dict:
     """Train `arch` on FER2013 at `data` (or continue the run in `out` with `resume`); returns
     the metrics (also written to OUT/metrics.json). Unset options (None) take the
-    architecture's recipe, then defaults.TRAIN."""
-    given = config.check("train", {"data": data, "arch": arch, "out": out, "resume": resume,
+    architecture's recipe, then their base default (options.TRAIN_BASE)."""
+    given = options.check("train", {"data": data, "arch": arch, "out": out, "resume": resume,
                                    "force": force, "limit": limit, "strategy": strategy,
                                    "logical_cpus": logical_cpus, "verbose": verbose,
                                    **overrides})

@@ -1,7 +1,7 @@
 """Knowledge distillation for `fer-edge train --teacher A.keras[,B.keras]`.
 
-The frozen teachers score every training batch after augmentation, so they see exactly the faces
-the student sees. Their probabilities, softened by `temperature` (p^(1/T), renormalised: the
+The frozen teachers score every training batch after augmentation (in the input pipeline,
+pipeline.py), so they see exactly the faces the student sees, on every Keras backend. Their probabilities, softened by `temperature` (p^(1/T), renormalised: the
 softmax of the logits / T) and averaged over the teachers (and over each face and its mirror
 image with `teacher_flip`), become part of the target:
 
@@ -17,12 +17,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from .errors import FerEdgeError
+from ..errors import FerEdgeError
 
 
 def teacher_paths(value) -> list[str]:
     """--teacher as "a.keras,b.keras" or a list -> list of paths."""
-    from .config import split_commas
+    from ..options import split_commas
 
     if not value:
         return []
@@ -35,7 +35,7 @@ def sha256(path) -> str:
 
 def load_teachers(paths: list[str]):
     """The teacher models, frozen; each must map a 48x48x1 face to the 7 emotion scores."""
-    from .edge.preprocessing import INPUT_SHAPE, NUM_CLASSES
+    from ..edge.preprocessing import INPUT_SHAPE, NUM_CLASSES
     from .keras_io import load_keras
 
     models = []
@@ -49,35 +49,41 @@ def load_teachers(paths: list[str]):
     return models
 
 
-def soft_targets(teachers, temperature: float, flip: bool):
-    """fn(images) -> the teachers' averaged, softened probabilities (a tf function body)."""
-    import tensorflow as tf
+class Teachers:
+    """The frozen teachers as one scorer: fn(images float32 (B,48,48,1)) -> their softened
+    probabilities (the softmax of the logits / T), averaged over the teachers and, with `flip`,
+    over each face and its mirror image. Called from the input pipeline's worker threads, so the
+    models are run one batch at a time (a Keras model's predict state is not thread-safe)."""
 
-    def soften(p):
-        logp = tf.math.log(tf.maximum(p, 1e-8)) / temperature
-        return tf.nn.softmax(logp, axis=-1)
+    def __init__(self, models, temperature: float, flip: bool):
+        import threading
 
-    def targets(x):
-        views = [x, tf.reverse(x, axis=[2])] if flip else [x]
-        probs = [soften(t(v, training=False)) for t in teachers for v in views]
-        return tf.add_n(probs) / len(probs)
+        self.models, self.temperature, self.flip = models, float(temperature), bool(flip)
+        self._lock = threading.Lock()
 
-    return targets
+    def __call__(self, x):
+        import numpy as np
+
+        views = np.concatenate([x, x[:, :, ::-1]]) if self.flip else x
+        with self._lock:
+            probs = [np.asarray(m.predict_on_batch(views), np.float64) for m in self.models]
+        soft = []
+        for p in probs:
+            z = np.log(np.maximum(p, 1e-8)) / self.temperature
+            z = np.exp(z - z.max(-1, keepdims=True))
+            soft.append(z / z.sum(-1, keepdims=True))
+        mean = np.mean(soft, 0)
+        if self.flip:
+            mean = (mean[:len(x)] + mean[len(x):]) / 2
+        return mean.astype(np.float32)
 
 
-def add_to_stream(ds, opts: dict):
-    """The training stream (images, labels, weights) with the labels mixed with the teachers'
-    soft targets; unchanged without --teacher."""
-    import tensorflow as tf
-
+def teachers_of(opts: dict):
+    """The run's Teachers, or None without --teacher."""
     paths = teacher_paths(opts.get("teacher"))
     if not paths:
-        return ds
-    targets = soft_targets(load_teachers(paths), float(opts["temperature"]),
-                           bool(opts["teacher_flip"]))
-    w = float(opts["distill_weight"])
-    return ds.map(lambda x, y, sw: (x, (1 - w) * y + w * targets(x), sw),
-                  num_parallel_calls=tf.data.AUTOTUNE)
+        return None
+    return Teachers(load_teachers(paths), opts["temperature"], opts["teacher_flip"])
 
 
 def ensemble_rows(probs: dict, labels: dict) -> list[dict]:

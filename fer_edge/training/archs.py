@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .errors import FerEdgeError
-from .edge.preprocessing import INPUT_SHAPE, NORMALIZATION, NUM_CLASSES
+from ..errors import FerEdgeError
+from ..edge.preprocessing import INPUT_SHAPE, NORMALIZATION, NUM_CLASSES
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .converters.fold import chain_layers, clone, kind as _kind
-from .errors import FerEdgeError
+from ..converters.fold import chain_layers, clone, kind as _kind
+from ..errors import FerEdgeError
 
 _PACKAGE = "fer_edge_qat"
 _PASS = ("MaxPooling2D", "Dropout", "Rescaling")   # layers copied as they are
@@ -194,8 +194,8 @@ def from_int8(path, arch: str):
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     from . import archs
-    from .edge import tflite_meta
-    from .edge.preprocessing import NORMALIZATION
+    from ..edge import tflite_meta
+    from ..edge.preprocessing import NORMALIZATION
 
     buf = Path(path).read_bytes()
     record = tflite_meta.read(buf) or {}

@@ -7,7 +7,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from .errors import FerEdgeError
+from ..errors import FerEdgeError
 
 
 def load_keras(path, compile: bool = False):
@@ -19,8 +19,10 @@ def load_keras(path, compile: bool = False):
         raise FerEdgeError(f"{path} is not a Keras .keras model file")
     import keras
 
-    from . import optim, qat  # noqa: F401  register fer-edge's optimizer, schedule and
-                              # quantization-aware layers for loading
+    from . import optim  # noqa: F401  registers fer-edge's optimizer and schedule for loading
+
+    if keras.backend.backend() == "tensorflow":
+        from . import qat  # noqa: F401  its quantization-aware layers (TensorFlow ops)
 
     try:
         return keras.saving.load_model(path, compile=compile)
@@ -34,15 +36,20 @@ class KerasPredictor:
     (one traced function, so repeated calls do not retrace)."""
 
     def __init__(self, model):
-        import tensorflow as tf
+        import keras
 
         self.model = model
-        self._call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            self._call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        else:   # Keras compiles the predict step on the other backends
+            self._call = model.predict_on_batch
 
     def __call__(self, faces_u8, batch_size: int = 256):
         import numpy as np
 
-        from .edge.preprocessing import NUM_CLASSES, batch_to_float
+        from ..edge.preprocessing import NUM_CLASSES, batch_to_float
 
         out = [np.asarray(self._call(batch_to_float(faces_u8[i:i + batch_size])))
                for i in range(0, len(faces_u8), batch_size)]

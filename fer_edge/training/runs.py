@@ -10,8 +10,8 @@ import os
 import shutil
 from pathlib import Path
 
-from .errors import FerEdgeError
-from .edge.fileio import write_json, write_text
+from ..errors import FerEdgeError
+from ..edge.fileio import write_json, write_text
 
 
 class RunFolder:

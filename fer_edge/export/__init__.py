@@ -5,25 +5,26 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from . import config, data as fdata, defaults
-from .errors import FerEdgeError
-from .edge.fileio import check_writable, write_bytes, write_json
-from .runs import resolve_data
+from .. import options, data as fdata, defaults
+from ..errors import FerEdgeError
+from ..edge.fileio import check_writable, write_bytes, write_json
+from ..training.runs import resolve_data
 
 
 def _modes(quantize: str) -> list[str]:
-    """The variants --quantize asks for (config.check has accepted its value)."""
+    """The variants --quantize asks for (options.check has accepted its value)."""
     if quantize == "all":
         return list(defaults.QUANTIZE_MODES)
     return ["float32" if quantize == "none" else quantize]
 
 
-def calibrate(data, size: int = defaults.CALIB_SIZE, seed: int = defaults.CALIB_SEED,
-              out=None, force: bool = False) -> Path:
+@options.takes("calibrate")
+def calibrate(data, size: int | None = None, seed: int | None = None, out=None,
+              force: bool = False) -> Path:
     """Write a stratified, seeded calibration manifest (ids of Training images only)."""
-    from .calibration import manifest
+    from ..calibration import manifest
 
-    config.check("calibrate", {"data": data, "size": size, "seed": seed, "out": out,
+    options.check("calibrate", {"data": data, "size": size, "seed": seed, "out": out,
                                "force": force})
     out = check_writable(out or defaults.calib_manifest(), force)
     ds = fdata.load(data, val_fraction=0.0)
@@ -33,9 +34,11 @@ def calibrate(data, size: int = defaults.CALIB_SIZE, seed: int = defaults.CALIB_
     return out
 
 
-def calibration_images(data, calib=None, seed: int = defaults.CALIB_SEED):
+def calibration_images(data, calib=None, seed: int | None = None):
     """(uint8 images, description) for int8: a manifest path, a size N, or the committed manifest."""
-    from .calibration import manifest
+    if seed is None:
+        seed = options.defaults_of("calibrate")["seed"]
+    from ..calibration import manifest
 
     ds = fdata.load(data, val_fraction=0.0)
     if calib is None or (isinstance(calib, str) and not calib.isdigit()):
@@ -49,14 +52,15 @@ def calibration_images(data, calib=None, seed: int = defaults.CALIB_SEED):
                                                     "seed": m["seed"], "split": m["split"]}}
 
 
-def export(model, quantize="int8", out=None, data=None, calib=None, force: bool = False,
-           target: str = "litert") -> list[Path]:
+@options.takes("export")
+def export(model, quantize=None, out=None, data=None, calib=None, force: bool = False,
+           target: str | None = None) -> list[Path]:
     """Convert a trained .keras model to TFLite variants; returns the written paths. With
     target "micro", the int8 model also becomes C++ source for TFLite Micro
     (converters/micro.py)."""
-    from .keras_io import load_keras
+    from ..training.keras_io import load_keras
 
-    config.check("export", {"model": model, "quantize": quantize, "out": out, "data": data,
+    options.check("export", {"model": model, "quantize": quantize, "out": out, "data": data,
                             "calib": calib, "force": force, "target": target})
     model_path = Path(model)
     modes = _modes(quantize)
@@ -66,14 +70,14 @@ def export(model, quantize="int8", out=None, data=None, calib=None, force: bool 
         _check_micro(modes, targets, force)
     for t in targets.values():
         check_writable(t, force)
-    from .qat import plain
+    from ..training.qat import plain
 
     keras_model = plain(load_keras(model_path))   # (its parameter count goes in the metadata)
     calib_images, extra = None, {}
     if "int8" in modes:
         calib_images, extra = calibration_images(resolve_data(data, model_path), calib)
 
-    from .converters.tflite import convert
+    from ..converters.tflite import convert
 
     base = {"params": int(keras_model.count_params()), "source_model": model_path.name}
     written = []
@@ -95,7 +99,7 @@ def _check_micro(modes: list[str], targets: dict, force: bool) -> None:
     if "int8" not in modes:
         raise FerEdgeError("--target micro needs --quantize int8 (microcontrollers run the "
                            "full-integer model)")
-    from .converters import micro
+    from ..converters import micro
 
     micro.micro_runtime()      # the arena is measured on it: missing -> one line, now
     for path in micro.source_paths(targets["int8"]):
@@ -103,7 +107,7 @@ def _check_micro(modes: list[str], targets: dict, force: bool) -> None:
 
 
 def _write_micro(tflite_path: Path, force: bool) -> list[Path]:
-    from .converters import micro
+    from ..converters import micro
 
     header, source, facts = micro.write_sources(tflite_path, force=force)
     print(f"wrote {header} and {source}: {facts['model_bytes']:,} bytes of model (flash), "
