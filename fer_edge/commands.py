@@ -56,20 +56,35 @@ def evaluate(*paths, models=None, format=None, **given):
     print(markdown(result))
 
 
-SWITCHES_BEFORE_PATHS = ("no_detect", "force", "tta", "align", "summary")
+SWITCHES_BEFORE_PATHS = ("no_detect", "force", "tta", "align", "summary", "quiet")
 
 
-def classify(*paths, **given):
-    from .edge.classify import classify as run
-
-    # python-fire gives a switch the next word as its value (`--no-detect a.jpg`): take such a
-    # word back as a path.
+def _switch_words_as_paths(paths: tuple, given: dict) -> tuple:
+    """python-fire gives a switch the next word as its value (`--no-detect a.jpg`): such a word
+    is taken back as a path, and the switch as on."""
     for name in SWITCHES_BEFORE_PATHS:
         value = given.get(name)
         if value is not None and not isinstance(value, bool):
             paths = (value, *paths)
             given[name] = True
+    return paths
+
+
+def classify(*paths, **given):
+    from .edge.classify import classify as run
+
+    paths = _switch_words_as_paths(paths, given)
     run([STDIN if p == STDIN_ARG else str(p) for p in paths], **given)
+
+
+def batch(*paths, **given):
+    from .batch.job import batch as run
+    from .edge.sources import native_stderr_silenced
+
+    paths = _switch_words_as_paths(paths, given)
+    with native_stderr_silenced():    # FFmpeg's and libjpeg's lines: errors/ says what failed
+        summary = run([str(p) for p in paths], **given)
+    _print_json(summary)
 
 
 def timeline(results=None, **given):
@@ -232,6 +247,7 @@ class CLI:
     export = method("export", export)
     evaluate = method("evaluate", evaluate)
     classify = method("classify", classify)
+    batch = method("batch", batch)
     timeline = method("timeline", timeline)
     card = method("card", card)
 

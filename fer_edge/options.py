@@ -419,6 +419,38 @@ CLASSIFY = Command("classify", "Detect faces and classify their emotion with a .
         "frames late). 1 runs it on every frame"),
 ))
 
+def _classify_option(name: str) -> Opt:
+    """A classify option that another command takes as it is (declared once, above)."""
+    return next(o for o in CLASSIFY.options if o.name == name)
+
+
+BATCH = Command("batch", "Classify an archive of images and videos on a Ray cluster (or this "
+                "machine) into Parquet: faces, per-video summaries and errors.", details=(
+    "Needs pip install 'fer-edge[ray]'. Images go in tasks of --images-per-task, each video in "
+    "--segment pieces; every task's rows are written atomically under OUT, so running the same "
+    "command again (after a crash, a Ctrl-C or a lost machine) does only what is missing."),
+    paths="images, videos, folders (searched recursively), and manifests (.csv or .parquet "
+    "with a `path` column); local paths or any filesystem pyarrow reads (s3://...)", options=(
+    Opt("out", "out", required=True, help="the output folder: faces/, videos/ and errors/ "
+        "Parquet datasets, and the tasks done"),
+    Opt("glob", str, help='in folders, only files matching this pattern (e.g. "*.jpg")'),
+    Opt("address", str, help='the Ray cluster to join: "auto" (the one this machine belongs '
+        'to) or "ray://HOST:PORT"; left out, Ray starts inside this process on this machine'),
+    Opt("workers", int, low=1, help="classifier actors (default: this machine's CPUs, or the "
+        "cluster's)"),
+    Opt("worker_cpus", float, low=0, low_open=True, default=0.5, help="CPUs Ray reserves for "
+        "each actor: a fraction leaves room for Ray's own tasks (whole CPUs on a 2-core machine "
+        "starve them)"),
+    Opt("images_per_task", int, low=1, default=64, help="images in one task (the unit that is "
+        "retried, and written atomically)"),
+    Opt("segment", "duration", default=60.0, help='length of a video\'s pieces, each an '
+        'independent task (seconds, or e.g. "60s", "5m"); tracks are numbered within a piece'),
+    _classify_option("model"), _classify_option("detector"), _classify_option("no_detect"),
+    _classify_option("every"), _classify_option("threads"), _classify_option("tta"),
+    _classify_option("align"), _classify_option("smooth"), _classify_option("detect_every"),
+    Opt("quiet", bool, default=False, help="no progress line, only the final summary"),
+))
+
 TIMELINE = Command("timeline", "Pictures of a video's emotions over time from `classify "
                    "--format json` output.", details=(
     "Writes one PNG per video and track (each emotion's score over time, the top emotion as a "
@@ -472,7 +504,8 @@ MODELS_LIST = Command("models list", "The shipped models (size, PrivateTest accu
 ))
 
 COMMANDS: dict[str, Command] = {c.name: c for c in (
-    TRAIN, CALIBRATE, EXPORT, EVALUATE, CLASSIFY, TIMELINE, CARD, DATA_INFO, MODELS_LIST)}
+    TRAIN, CALIBRATE, EXPORT, EVALUATE, CLASSIFY, BATCH, TIMELINE, CARD, DATA_INFO,
+    MODELS_LIST)}
 
 # The base of every training option (`--arch`'s recipe replaces what it names), and the
 # architecture trained when --arch is left out (None in `check`: --resume takes the run's).

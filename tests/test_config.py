@@ -21,13 +21,14 @@ COMMANDS = {                      # command -> (argv prefix, the function behind
     "calibrate": (["calibrate"], CLI.calibrate),
     "evaluate": (["evaluate"], CLI.evaluate),
     "classify": (["classify"], CLI.classify),
+    "batch": (["batch"], CLI.batch),
     "timeline": (["timeline"], CLI.timeline),
     "card": (["card"], CLI.card),
     "data info": (["data", "info"], Data.info),
     "models list": (["models", "list"], Models.list),
 }
 # positional arguments of the CLI that the specs name differently
-POSITIONAL = {"evaluate": {"paths"}, "classify": {"paths"}}
+POSITIONAL = {"evaluate": {"paths"}, "classify": {"paths"}, "batch": {"paths"}}
 
 
 @pytest.mark.parametrize("command", list(COMMANDS))
@@ -73,7 +74,8 @@ def _bad_values(opt: config.Opt) -> list:
 
 # python-fire passes a bool flag's next word as its value, and classify takes such a word back
 # as a path (`--no-detect a.jpg`): a wrong-typed classify flag is a path, not an error.
-SKIP = {("classify", name) for name in ("no_detect", "force", "tta", "align", "summary")}
+SKIP = {(command, name) for command in ("classify", "batch")
+        for name in ("no_detect", "force", "tta", "align", "summary", "quiet")}
 
 
 def _valid_args(command: str, tmp: Path) -> list[str]:
@@ -90,6 +92,7 @@ def _valid_args(command: str, tmp: Path) -> list[str]:
         "calibrate": ["--data", data, "--out", str(tmp / "calib.json")],
         "evaluate": ["--models", str(tmp / "m.tflite"), "--data", data],
         "classify": [str(tmp / "face.png")],
+        "batch": [str(tmp / "face.png"), "--out", str(tmp / "batch")],
         "timeline": [str(tmp / "results.jsonl"), "--out", str(tmp / "tl")],
         "card": ["--run", str(tmp / "report"), "--report", str(tmp / "report"),
                  "--train-command", "x", "--out", str(tmp / "card.md")],

@@ -69,9 +69,10 @@ class Classifier:
             with clf.video("clip.mp4") as frames:     # or 0 (camera 0), or "rtsp://..."
                 for frame in frames: ...              # {"file", "frame", "time", "faces"}
 
-    Images: a path, a numpy array (gray, BGR or BGRA by default, as OpenCV decodes them; 8- or
-    16-bit or float in 0..1) or a PIL image. Boxes are (x, y, w, h) in the caller's image pixels,
-    whatever its size (an image over defaults.MAX_IMAGE_SIDE is searched downscaled).
+    Images: a path, an image file's bytes, a numpy array (gray, BGR or BGRA by default, as
+    OpenCV decodes them; 8- or 16-bit or float in 0..1) or a PIL image. Boxes are (x, y, w, h)
+    in the caller's image pixels, whatever its size (an image over defaults.MAX_IMAGE_SIDE is
+    searched downscaled).
 
     Threads: one Classifier may be shared; its detector and model calls run one at a time under
     its lock (a LiteRT interpreter is not thread-safe). For parallel throughput give each thread
@@ -123,13 +124,15 @@ class Classifier:
         return out
 
     def video(self, source, every: int = 1, smooth: float = defaults.VIDEO_SMOOTH,
-              detect_every: int = defaults.VIDEO_DETECT_EVERY) -> "VideoFrames":
+              detect_every: int = defaults.VIDEO_DETECT_EVERY, start: int = 0,
+              stop: int | None = None) -> "VideoFrames":
         """The frames of a video file, camera (an int) or stream URL, classified with track ids:
         an iterator of {"file", "frame", "time", "faces"}; close it (or use `with`) to release
-        the capture before the end. `smooth` and `detect_every` as in `FrameTracker`."""
+        the capture before the end. `smooth` and `detect_every` as in `FrameTracker`; `start`
+        and `stop` keep a file's frames [start, stop) (numbered as in the whole video)."""
         camera = isinstance(source, (int, np.integer)) and not isinstance(source, bool)
         target = f"{CAMERA_PREFIX}{int(source)}" if camera else str(source)
-        return VideoFrames(self, target, every, FrameTracker(smooth, detect_every))
+        return VideoFrames(self, target, every, FrameTracker(smooth, detect_every), start, stop)
 
     def close(self) -> None:
         """Release the interpreters; the Classifier cannot be used after."""
@@ -153,6 +156,11 @@ class Classifier:
                 return sources.decode(np.fromfile(image, np.uint8))
             except (OSError, ValueError) as e:
                 raise FerEdgeError(f"{image}: {getattr(e, 'strerror', None) or e}") from None
+        if isinstance(image, (bytes, bytearray, memoryview)):   # an image file's contents
+            try:
+                return sources.decode(np.frombuffer(image, np.uint8))
+            except ValueError as e:
+                raise FerEdgeError(str(e)) from None
         if channels not in ("bgr", "rgb"):
             raise FerEdgeError(f"channels must be 'bgr' or 'rgb', not {channels!r}")
         if not isinstance(image, np.ndarray) and hasattr(image, "convert"):   # a PIL image
@@ -223,8 +231,9 @@ class VideoFrames:
     """`Classifier.video`'s frames: an iterator that releases its capture when it ends, is
     closed, or leaves a `with` block."""
 
-    def __init__(self, clf: Classifier, target: str, every: int, tracker: "FrameTracker"):
-        self._items = sources.video_items(target, target, every)
+    def __init__(self, clf: Classifier, target: str, every: int, tracker: "FrameTracker",
+                 start: int = 0, stop: int | None = None):
+        self._items = sources.video_items(target, target, every, start=start, stop=stop)
         self.clf, self.target, self.tracker = clf, target, tracker
 
     def __iter__(self) -> "VideoFrames":

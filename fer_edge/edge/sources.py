@@ -157,13 +157,14 @@ def open_capture(target):
 
 
 def video_items(target, name: str, every: int = 1, keep_skipped: bool = False,
-                **kw) -> Iterator[Item]:
+                start: int = 0, stop: int | None = None, **kw) -> Iterator[Item]:
     """Every `every`th frame of a video file, URL or camera as Items with index and time.
 
     Time: the container's timestamp of the frame for files (CAP_PROP_POS_MSEC), else index / fps;
     for cameras and network streams, seconds since the stream was opened. With `keep_skipped`,
     the frames in between come too, marked `skip` (drawn into an annotated video, not
-    classified)."""
+    classified). `start` and `stop`: a file's frames [start, stop) only (a segment), with their
+    indices in the whole video, so every `every`th frame is the same frame as in a full read."""
     import cv2
 
     live = is_stream(str(target))
@@ -175,9 +176,16 @@ def video_items(target, name: str, every: int = 1, keep_skipped: bool = False,
     try:
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         fps = fps if 0 < fps < 1000 else 0.0
-        start = time.monotonic()
+        clock = time.monotonic()
         index, produced = 0, 0
-        while True:
+        if start and not live:
+            # FFmpeg seeks to the key frame before and decodes forward to the frame asked for
+            cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+            index = int(cap.get(cv2.CAP_PROP_POS_FRAMES))
+            if index != start:
+                yield Item(name, error=f"cannot seek to frame {start} (at {index})", **kw)
+                return
+        while stop is None or index < stop:
             with quiet_native_stderr():
                 ok = cap.grab()
             if not ok:
@@ -190,7 +198,7 @@ def video_items(target, name: str, every: int = 1, keep_skipped: bool = False,
                     frame, scale = shrink(frame, defaults.MAX_IMAGE_SIDE)
                     produced += wanted
                     yield Item(name, image=frame, scale=scale, size=(w, h), frame=index,
-                               time=round(_frame_time(cap, index, fps, live, start), 3),
+                               time=round(_frame_time(cap, index, fps, live, clock), 3),
                                fps=fps, skip=not wanted, **kw)
             index += 1
         if produced == 0:

@@ -1,0 +1,209 @@
+"""`fer-edge batch`'s job: plan the tasks, skip the ones done, run the rest on a Ray Data actor
+pool, write the per-video summary and report what was done."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .. import options
+from ..edge.fileio import write_json
+from ..errors import FerEdgeError
+from . import outputs
+from .inputs import expand, plan
+from .worker import CLASSIFIER_OPTIONS, VIDEO_OPTIONS, TaskWorker, model_digest
+
+JOB_FILE = "job.json"     # what the folder's rows were made with
+
+
+def _job_options(given: dict) -> dict:
+    """The options that decide the rows: a rerun must give the same ones."""
+    from ..edge.classify import shipped_model
+
+    path = shipped_model(given["model"])
+    if not Path(path).is_file():
+        raise FerEdgeError(f"model not found: {path}")
+    keep = CLASSIFIER_OPTIONS + VIDEO_OPTIONS + ("images_per_task", "segment", "glob")
+    return {**{k: given[k] for k in keep}, "model": str(path), "model_sha256": model_digest(path)}
+
+
+def _check_folder(out: Path, job: dict) -> bool:
+    """Whether `out` holds this same job already (a rerun continues it); one line when it holds
+    another job or anything else."""
+    recorded = out / JOB_FILE
+    if recorded.is_file():
+        before = json.loads(recorded.read_text())
+        changed = sorted(k for k in set(before) | set(job) if before.get(k) != job.get(k))
+        if changed:
+            raise FerEdgeError(f"{out} holds a batch job made with other options "
+                               f"({', '.join(options.flag(k) for k in changed)}); give the same "
+                               f"ones to continue it, or another --out")
+        return True
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FerEdgeError(f"{out} exists and is not a batch job's folder: pass a new --out")
+    return False
+
+
+def _ray(address: str | None):
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise FerEdgeError("fer-edge batch needs Ray: pip install 'fer-edge[ray]'") from None
+    import logging
+
+    for name in ("ray", "ray.data"):       # its INFO lines; ours say what is done
+        logging.getLogger(name).setLevel(logging.ERROR)
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+        else:   # embedded: the same command works on a laptop
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                     logging_level="ERROR")
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False           # one progress line, ours
+    ctx.print_on_execution_start = False
+    ctx.enable_rich_progress_bars = False
+    return ray
+
+
+class Progress:
+    def __init__(self, total: int, quiet: bool, stream=sys.stderr):
+        self.total, self.quiet, self.stream = total, quiet, stream
+        self.done = self.faces = 0
+        self.t0 = time.monotonic()
+        self.tty = stream.isatty()
+        self.last = 0.0
+
+    def add(self, faces: int) -> None:
+        self.done += 1
+        self.faces += faces
+        now = time.monotonic()
+        if self.quiet or (now - self.last < (0.2 if self.tty else 10) and self.done < self.total):
+            return
+        self.last = now
+        line = (f"fer-edge batch: {self.done}/{self.total} tasks, {self.faces} faces, "
+                f"{now - self.t0:.0f} s")
+        self.stream.write(("\r" + line) if self.tty else line + "\n")
+        if self.tty and self.done == self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+@options.takes("batch")
+def batch(inputs, out=None, glob=None, address=None, workers=None, worker_cpus=None,
+          images_per_task=None, segment=None, model=None, detector=None, no_detect=None,
+          every=None, threads=None, tta=None, align=None, smooth=None, detect_every=None,
+          quiet=None) -> dict:
+    """Classify `inputs` into Parquet under `out` (see outputs.py); returns the summary:
+    inputs, done, failed, faces, seconds and inputs per second. Tasks already done in `out`
+    (by the same job) are not done again."""
+    given = {k: v for k, v in locals().items() if k != "inputs"}
+    cfg = options.check("batch", given)
+    inputs = [str(p) for p in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)]
+    if not inputs:
+        raise FerEdgeError("nothing to classify: give images, videos, folders or manifests")
+    out = Path(cfg.out)
+    job = _job_options(cfg)
+    continuing = _check_folder(out, job)
+    files, missing, names = expand(inputs, cfg.glob)
+    tasks, unopenable = plan(files, names, cfg.images_per_task, cfg.segment)
+    if not continuing:
+        write_json(out / JOB_FILE, job)
+    outputs.write_part(out, outputs.ERRORS, "inputs", missing + unopenable,
+                       outputs.errors_schema())
+    finished = outputs.done(out)
+    todo = [t for t in tasks if t.id not in finished]
+    t0 = time.monotonic()
+    if todo:
+        _run(todo, out, cfg, job)
+    finished = outputs.done(out)
+    outputs.write_video_summary(out, _labels(out))
+    seconds = time.monotonic() - t0
+    return _summary([names[f] for f in files], missing, tasks, todo, finished, out, seconds)
+
+
+def _summary(files, missing, tasks, todo, finished, out: Path, seconds: float) -> dict:
+    """What the folder holds, counted by input (as named): an input is done when every task
+    covering it is (a video's segments), failed when it has a row in errors/."""
+    pending = {f for t in tasks if t.id not in finished for f in t.names}
+    failed = set(outputs.read(out, outputs.ERRORS).get("file", []))
+    inputs = len(files) + len(missing)
+    return {"inputs": inputs, "tasks": len(tasks), "tasks_this_run": len(todo),
+            "done": len(set(files) - pending - failed), "failed": len(failed),
+            "pending": len(pending - failed),
+            "faces": sum(finished[t.id]["faces"] for t in tasks if t.id in finished),
+            "seconds": round(seconds, 1),
+            "inputs_per_second": round(len({f for t in todo for f in t.files}) / seconds, 1)
+            if todo and seconds else None}
+
+
+def _labels(out: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    parts = sorted((out / outputs.FACES).glob("part-*.parquet"))
+    if not parts:
+        return []
+    names = pq.read_schema(parts[0]).names
+    return [n.removeprefix("score_") for n in names if n.startswith("score_")]
+
+
+def _run(todo, out: Path, cfg, job: dict) -> None:
+    from ..edge.sources import quiet_native_stderr
+
+    # Ray's C++ core writes its own lines on fd 2 (one for every actor that may be restarted:
+    # ray-project/ray#53727); they are silenced for the job, and the progress line goes to a
+    # copy of stderr. Failures reach us as Python exceptions all the same.
+    progress_stream = os.fdopen(os.dup(2), "w")
+    try:
+        with _stdout_to_stderr(), quiet_native_stderr(always=True):
+            ray = _ray(cfg.address)
+            workers = cfg.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+            actor_options = {**{k: cfg[k] for k in CLASSIFIER_OPTIONS + VIDEO_OPTIONS},
+                             "model": job["model"]}
+            ds = ray.data.from_items([t.row() for t in todo], override_num_blocks=len(todo))
+            # An actor pool: each actor loads the model once. Ray Data restarts a lost actor (a
+            # killed process, a machine gone) and retries its task; the task rewrites its own
+            # part files, so nothing is counted twice.
+            results = ds.map_batches(
+                _worker_class(str(out.resolve()), actor_options), batch_size=1,
+                batch_format="pyarrow", concurrency=min(workers, len(todo)),
+                num_cpus=cfg.worker_cpus)
+            progress = Progress(len(todo), cfg.quiet, progress_stream)
+            try:
+                for row in results.iter_rows():
+                    progress.add(int(row["faces"]))
+            finally:
+                ray.shutdown()    # its threads print nothing after this
+    finally:
+        progress_stream.close()
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """Ray prints its workers' fates ("(raylet) A worker died ... will be retried") on stdout:
+    for the job they go to stderr, so stdout holds only the command's result."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _worker_class(out: str, actor_options: dict):
+    """TaskWorker bound to this job: its arguments travel with the class, so a restarted actor
+    needs nothing from the object store (ray-project/ray#53727)."""
+
+    class JobWorker(TaskWorker):
+        def __init__(self):
+            super().__init__(out, actor_options)
+
+    return JobWorker
