@@ -87,6 +87,15 @@ def batch(*paths, **given):
     _print_json(summary)
 
 
+def serve(**given):
+    from .serve import serve as run
+
+    try:
+        run(**given)
+    except KeyboardInterrupt:
+        print("fer-edge serve: stopped", file=sys.stderr)
+
+
 def timeline(results=None, **given):
     from .timeline import timeline as run
 
@@ -248,6 +257,7 @@ class CLI:
     evaluate = method("evaluate", evaluate)
     classify = method("classify", classify)
     batch = method("batch", batch)
+    serve = method("serve", serve)
     timeline = method("timeline", timeline)
     card = method("card", card)
 

@@ -451,6 +451,32 @@ BATCH = Command("batch", "Classify an archive of images and videos on a Ray clus
     Opt("quiet", bool, default=False, help="no progress line, only the final summary"),
 ))
 
+SERVE = Command("serve", "A live page and an HTTP API on this device: the camera's faces and "
+                "emotions, and POST /v1/classify for other programs.", details=(
+    "GET / is the page (the annotated picture, each track's emotion, a timeline of the last "
+    "minute), GET /events streams each frame's result, POST /v1/classify takes an image and "
+    "answers as classify --format json, GET /v1/models, /healthz and /metrics (Prometheus). "
+    "Without --source only the API runs."), options=(
+    Opt("source", str, help="the live source: a camera number (0), a video file (played in a "
+        "loop) or a stream URL; reopened with back-off when lost"),
+    Opt("host", str, default="127.0.0.1", help="the address to listen on; one other machines "
+        "reach needs --token"),
+    Opt("port", int, low=0, high=65535, default=8000, help="the port (0: any free one)"),
+    Opt("token", str, help="every route but /healthz needs Authorization: Bearer TOKEN (or "
+        "?access_token=TOKEN, for the page)"),
+    Opt("workers", int, low=1, default=2, help="inference workers for /v1/classify, each with "
+        "its own model"),
+    Opt("queue", int, low=0, default=4, help="requests waiting for a worker; beyond it 503 with "
+        "Retry-After"),
+    Opt("max_body", int, low=1, default=20 * 2**20, help="largest request body in bytes "
+        "(413 before it is read)"),
+    Opt("max_pixels", int, low=1, default=200_000_000, help="largest image, width x height, "
+        "read from its header before decoding (a 50-megapixel photo passes)"),
+    _classify_option("model"), _classify_option("detector"), _classify_option("no_detect"),
+    _classify_option("threads"), _classify_option("tta"), _classify_option("align"),
+    _classify_option("every"), _classify_option("smooth"), _classify_option("detect_every"),
+))
+
 TIMELINE = Command("timeline", "Pictures of a video's emotions over time from `classify "
                    "--format json` output.", details=(
     "Writes one PNG per video and track (each emotion's score over time, the top emotion as a "
@@ -504,8 +530,8 @@ MODELS_LIST = Command("models list", "The shipped models (size, PrivateTest accu
 ))
 
 COMMANDS: dict[str, Command] = {c.name: c for c in (
-    TRAIN, CALIBRATE, EXPORT, EVALUATE, CLASSIFY, BATCH, TIMELINE, CARD, DATA_INFO,
-    MODELS_LIST)}
+    TRAIN, CALIBRATE, EXPORT, EVALUATE, CLASSIFY, BATCH, SERVE, TIMELINE, CARD,
+    DATA_INFO, MODELS_LIST)}
 
 # The base of every training option (`--arch`'s recipe replaces what it names), and the
 # architecture trained when --arch is left out (None in `check`: --resume takes the run's).

@@ -1,0 +1,93 @@
+"""The live page in a real headless browser (Debian's Chromium, driven by Selenium through
+chromedriver): against `fer-edge serve --source` on a synthetic clip, the page shows a face's
+box (the annotated picture), a track's emotion and the timeline within 10 s.
+
+FER_EDGE_SCREENSHOT=reports/serve/page.png also saves the page (the README's picture)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import cv2
+import pytest
+
+webdriver = pytest.importorskip("selenium.webdriver",
+                                reason="pip install selenium (the test extra has it)")
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="Debian's chromium and "
+                                "chromium-driver are not installed (.ci/run installs them)")
+
+from synth import moving_faces_video  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    img = cv2.imread(str(REPO / "examples" / "astronaut.jpg"))
+    tile = img[60:320, 200:460]
+    clip = moving_faces_video(tmp_path / "live.mp4", [tile, cv2.flip(tile, 1)],
+                              [(40, 120, 200, 120), (400, 150, 330, 150)], frames=100, fps=10,
+                              size=(640, 480), side=170)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = Path(sys.executable).parent / "fer-edge"
+    proc = subprocess.Popen([str(exe), "serve", "--port", str(port), "--source", str(clip)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(url + "healthz", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_the_page_shows_a_face_its_emotion_and_the_timeline(live_server, tmp_path):
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1100,820"):
+        options.add_argument(arg)
+    options.binary_location = CHROMIUM
+    browser = webdriver.Chrome(options=options, service=Service(DRIVER))
+    try:
+        t0 = time.monotonic()
+        browser.get(live_server)
+        seen = None
+        while time.monotonic() - t0 < 10:
+            tracks = browser.find_element("id", "tracks").text
+            picture = browser.execute_script(
+                "const i = document.getElementById('live'); return i.naturalWidth;")
+            painted = browser.execute_script(
+                "const c = document.getElementById('timeline');"
+                "const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+                "let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n;")
+            if any(e in tracks for e in EMOTIONS) and picture == 640 and painted > 300:
+                seen = time.monotonic() - t0
+                break
+            time.sleep(0.2)
+        assert seen is not None, (tracks, picture, painted)
+        # the annotated picture: a face box in the emotion's colour on the grey background
+        png = tmp_path / "page.png"
+        time.sleep(float(os.environ.get("FER_EDGE_SCREENSHOT_WAIT", "0")))
+        browser.save_screenshot(str(png))
+        if os.environ.get("FER_EDGE_SCREENSHOT"):
+            shutil.copy(png, os.environ["FER_EDGE_SCREENSHOT"])
+    finally:
+        browser.quit()
