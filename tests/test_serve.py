@@ -270,6 +270,10 @@ def test_a_live_source_that_fails_comes_back(tmp_path, monkeypatch):
                         break
         assert set(frame) == {"file", "frame", "time", "faces"}
         assert frame["faces"] and {"track", "box", "emotion"} <= set(frame["faces"][0])
+        # the API beside the running source: its own interpreters, the same answers
+        for _ in range(20):
+            status, _, body = post_image(running.url, ASTRONAUT.read_bytes())
+            assert status == 200 and json.loads(body)["faces"] == classify_json(ASTRONAUT)
         # and the annotated picture
         with urllib.request.urlopen(f"{running.url}/stream.mjpg", timeout=20) as stream:
             assert stream.headers["Content-Type"].startswith("multipart/x-mixed-replace")
