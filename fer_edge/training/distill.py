@@ -91,7 +91,7 @@ def ensemble_rows(probs: dict, labels: dict) -> list[dict]:
 
     probs[member][split] = (plain, mirrored) probabilities (N, 7); labels[split] = (N,) ints.
     Returns rows {"members", "flip", split: top-1 ...}, so the teacher is chosen on val and
-    reported on test by whoever calls it (benchmarks/teachers.py, gpu/train.py ensemble)."""
+    reported on test by whoever calls it (benchmarks/teachers.py)."""
     from itertools import combinations
 
     import numpy as np
