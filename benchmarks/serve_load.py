@@ -23,7 +23,6 @@ import urllib.request
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent / "fer-edge"

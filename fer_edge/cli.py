@@ -5,7 +5,6 @@ work); --help is printed from the same table. The commands themselves are in com
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys

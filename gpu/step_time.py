@@ -18,7 +18,6 @@ def main(backend: str = "jax", arch: str = "edge_fast", batch: int = 128, steps:
          augment: str = "edge", erasing: float = 0.25):
     os.environ["KERAS_BACKEND"] = backend
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    import keras
     import numpy as np
 
     from fer_edge.data import Split
