@@ -4,7 +4,11 @@ included), and the rate once started, (N - 1) / (t(N images) - t(1 image)), whic
 each command's fixed start-up. Goals (issue 25): batch with one worker >= 0.8x classify; two
 workers >= 1.7x one.
 
-    python benchmarks/batch_throughput.py [--images 1000] [--rounds 2] [--out reports/batch/throughput.json]
+    python benchmarks/batch_throughput.py [--images 1000] [--rounds 2] [--cluster]
+        [--out reports/batch/throughput.json]
+
+--cluster: batch joins a Ray cluster started beforehand on this machine (`ray start --head`),
+as it joins one on machines of its own, instead of starting Ray in its process.
 
 The images are made from examples/astronaut.jpg (NASA, public domain): resized, mirrored and
 shifted copies, one face each, in a temporary folder.
@@ -57,8 +61,31 @@ def cpu() -> str:
     return platform.processor()
 
 
-def main(images: int = 1000, rounds: int = 2, out: str | None = None):
+def ray_cluster(port: int):
+    """`ray start --head` on 127.0.0.1 (one node, this machine's CPUs); stopped at the end."""
+    import os
+
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
+    ray = str(Path(sys.executable).parent / "ray")
+    subprocess.run([ray, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
+                    "--include-dashboard", "false", "--disable-usage-stats"], env=env, check=True,
+                   capture_output=True)
+    os.environ.update(env)
+    return lambda: subprocess.run([ray, "stop", "--force"], env=env, capture_output=True)
+
+
+def main(images: int = 1000, rounds: int = 2, cluster: bool = False, out: str | None = None):
     work = Path(tempfile.mkdtemp(prefix="fer-edge-batch-bench-"))
+    address = []
+    stop = None
+    if cluster:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        stop = ray_cluster(port)
+        address = ["--address", f"127.0.0.1:{port}"]
     try:
         folder, one = work / "images", work / "one"
         folder.mkdir()
@@ -79,7 +106,7 @@ def main(images: int = 1000, rounds: int = 2, out: str | None = None):
                     target = work / f"out_{name}_{source.name}_{r}"
                     seconds, stdout = timed([str(BIN), "batch", str(source), "--out",
                                              str(target), "--workers", str(workers),
-                                             "--worker-cpus", "1", "--quiet"])
+                                             "--worker-cpus", "1", "--quiet", *address])
                     times[name].append(seconds)
                     if source == folder:
                         faces[name] = json.loads(stdout)["faces"]
@@ -87,6 +114,7 @@ def main(images: int = 1000, rounds: int = 2, out: str | None = None):
         started = {k: (images - 1) / (min(runs[k]) - min(start_up[k])) for k in runs}
         result = {
             "cpu": cpu(), "cores": __import__("os").cpu_count(), "images": images,
+            "ray": "a running cluster (ray start --head)" if cluster else "started by batch",
             "rounds": rounds, "seconds": {k: [round(s, 2) for s in v] for k, v in runs.items()},
             "seconds_for_1_image": {k: [round(s, 2) for s in v] for k, v in start_up.items()},
             "images_per_second": {k: round(v, 1) for k, v in rate.items()},
@@ -108,6 +136,8 @@ def main(images: int = 1000, rounds: int = 2, out: str | None = None):
         return result
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if stop:
+            stop()
 
 
 if __name__ == "__main__":
