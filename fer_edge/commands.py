@@ -249,7 +249,8 @@ class Models:
 
 
 class CLI:
-    """fer-edge: train a facial-emotion CNN on FER2013, export TFLite, evaluate, classify faces."""
+    """fer-edge: train a facial-emotion CNN on FER2013, export TFLite, evaluate, classify faces,
+    serve them live on a device, batch-classify archives on Ray."""
 
     train = method("train", train)
     calibrate = method("calibrate", calibrate)
