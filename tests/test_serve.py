@@ -287,3 +287,11 @@ def test_the_page_ships_without_a_cdn(api):
     status, headers, body = request(f"{api.url}/")
     assert status == 200 and headers["Content-Type"].startswith("text/html")
     assert b"EventSource" in body and b"http" not in body.replace(b"http-equiv", b"")
+
+
+def test_a_port_in_use_is_one_line(api, capsys):
+    port = api.server.server_address[1]
+    assert main(["serve", "--port", str(port)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"fer-edge: error: cannot listen on 127.0.0.1:{port}")
+    assert len(err.splitlines()) == 1

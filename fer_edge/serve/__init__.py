@@ -34,6 +34,7 @@ def serve(source=None, host=None, port=None, token=None, workers=None, queue=Non
         raise FerEdgeError(f"--host {cfg.host} is reachable from other machines: give --token "
                            f"(every route but /healthz then needs Authorization: Bearer TOKEN)")
     from ..edge.classify import Classifier, shipped_model
+    from ..edge.sources import quiet_native_stderr
     from ..shipped import shipped_rows
     from .live import LiveSource
     from .pool import InferencePool
@@ -42,8 +43,6 @@ def serve(source=None, host=None, port=None, token=None, workers=None, queue=Non
     def classifier():
         return Classifier(cfg.model, detector=cfg.detector, no_detect=cfg.no_detect,
                           threads=cfg.threads, tta=cfg.tta, align=cfg.align)
-
-    from ..edge.sources import quiet_native_stderr
 
     path = shipped_model(cfg.model)
     with quiet_native_stderr(always=True):     # LiteRT's start-up lines, before any thread
@@ -58,6 +57,9 @@ def serve(source=None, host=None, port=None, token=None, workers=None, queue=Non
     try:
         server = make_server(app, cfg.host, cfg.port)
     except OSError as e:
+        if app.live is not None:
+            app.live.stop()
+        pool.close()
         raise FerEdgeError(f"cannot listen on {cfg.host}:{cfg.port} ({e.strerror})") from None
     print(f"fer-edge serve: http://{cfg.host}:{server.server_address[1]}/ "
           f"({'live source ' + str(cfg.source) if cfg.source is not None else 'API only'})",
