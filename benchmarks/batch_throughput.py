@@ -17,7 +17,6 @@ shifted copies, one face each, in a temporary folder.
 from __future__ import annotations
 
 import json
-import platform
 import shutil
 import subprocess
 import sys
@@ -29,6 +28,9 @@ import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from interleave import host  # noqa: E402
 BIN = Path(sys.executable).parent / "fer-edge"
 
 
@@ -52,13 +54,6 @@ def timed(cmd: list[str]) -> tuple[float, str]:
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed: {r.stderr[-2000:]}")
     return seconds, r.stdout
-
-
-def cpu() -> str:
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def ray_cluster(port: int):
@@ -113,7 +108,7 @@ def main(images: int = 1000, rounds: int = 2, cluster: bool = False, out: str | 
         rate = {k: images / min(v) for k, v in runs.items()}    # each command's best round
         started = {k: (images - 1) / (min(runs[k]) - min(start_up[k])) for k in runs}
         result = {
-            "cpu": cpu(), "cores": __import__("os").cpu_count(), "images": images,
+            "cpu": host()["cpu"], "cores": __import__("os").cpu_count(), "images": images,
             "ray": "a running cluster (ray start --head)" if cluster else "started by batch",
             "rounds": rounds, "seconds": {k: [round(s, 2) for s in v] for k, v in runs.items()},
             "seconds_for_1_image": {k: [round(s, 2) for s in v] for k, v in start_up.items()},

@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent / "fer-edge"
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from interleave import host  # noqa: E402
 from synthetic_video import moving_faces_video  # noqa: E402
 
 
@@ -127,13 +128,6 @@ def live_fps(seconds: float = 15) -> dict:
         return {"source": "640x480, 25 fps file (played at its pace), 3 faces", "fps": out}
 
 
-def cpu() -> str:
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "?"
-
-
 def main(clients: int = 50, seconds: float = 20, requests: int = 2000, out: str | None = None):
     data = (REPO / "examples" / "astronaut.jpg").read_bytes()
     proc, url = start("--workers", 2, "--queue", 8)
@@ -149,7 +143,7 @@ def main(clients: int = 50, seconds: float = 20, requests: int = 2000, out: str 
     finally:
         proc.terminate()
         proc.wait(10)
-    result = {"cpu": cpu(), "cores": __import__("os").cpu_count(),
+    result = {"cpu": host()["cpu"], "cores": __import__("os").cpu_count(),
               "server": "fer-edge serve --workers 2 --queue 8 (astronaut.jpg, 512x512, 1 face)",
               "load": under_load,
               "memory_mb": {"before": round(before, 1), "after_load": round(after_load, 1),

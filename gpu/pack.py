@@ -9,7 +9,6 @@ lossless mosaics ~58 MB. Decoding is checked pixel for pixel before the folder i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fer_edge import data as fdata  # noqa: E402
+from fer_edge.edge.fileio import sha256  # noqa: E402
 
 SIDE = fdata.IMG_SIZE
 
@@ -46,8 +46,7 @@ def main(data: str, out: str, votes: str = None) -> None:
     meta = {"fingerprint": ds.fingerprint, "source": str(data), "splits": {},
             "labels_order": "fer_edge.edge.preprocessing.LABELS"}
     if ds.votes_path:
-        meta.update(votes=ds.votes_path,
-                    votes_sha256=hashlib.sha256(Path(ds.votes_path).read_bytes()).hexdigest())
+        meta.update(votes=ds.votes_path, votes_sha256=sha256(ds.votes_path))
     for split, s in ds.splits.items():
         x = s.x.reshape(len(s), SIDE, SIDE)
         names = []

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 pytest.importorskip("ray", reason="pip install 'fer-edge[ray]' (the test extra has it)")
 pd = pytest.importorskip("pandas")
 
+from cli_helpers import free_port  # noqa: E402
 from synth import moving_faces_video  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -154,17 +154,11 @@ def test_a_rerun_with_other_options_is_refused(archive, local_job):
 
 # --------------------------------------------------------------------- a two-node Ray cluster
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def cluster(tmp_path):
     """A head and a second node, each its own `ray start` (one CPU each), on 127.0.0.1."""
     ray = str(BIN / "ray")
-    port = _free_port()
+    port = free_port()
     # Ray's token authentication (on by default for `ray start --head`): every process of the
     # cluster, and the job, read the token the head wrote in ~/.ray/auth_token
     env = {**os.environ, **CLUSTER_ENV}

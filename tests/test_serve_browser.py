@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="Debian's chromium and "
                                 "chromium-driver are not installed (.ci/run installs them)")
 
+from cli_helpers import free_port  # noqa: E402
 from synth import moving_faces_video  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,9 +37,7 @@ def live_server(tmp_path):
     clip = moving_faces_video(tmp_path / "live.mp4", [tile, cv2.flip(tile, 1)],
                               [(40, 120, 200, 120), (400, 150, 330, 150)], frames=100, fps=10,
                               size=(640, 480), side=170)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     exe = Path(sys.executable).parent / "fer-edge"
     proc = subprocess.Popen([str(exe), "serve", "--port", str(port), "--source", str(clip)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

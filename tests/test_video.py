@@ -10,7 +10,6 @@ import functools
 import http.server
 import io
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -21,7 +20,7 @@ import numpy as np
 import pytest
 
 from fer_edge.edge import detect, track
-from cli_helpers import json_lines, run_classify, run_python_ok
+from cli_helpers import free_port, json_lines, run_classify, run_python_ok
 from fer_edge.cli import main
 from fer_edge.edge.preprocessing import aligned_crop, margin_crop
 from synth import moving_faces_video
@@ -184,12 +183,6 @@ def test_timeline_rejects_what_is_not_classify_output(tmp_path, capsys):
 
 # ------------------------------------------------------------------------ streams and cameras
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_stream_url_served_on_localhost(apart_clip, capsys):
     handler = functools.partial(http.server.SimpleHTTPRequestHandler,
                                 directory=str(apart_clip.parent))
@@ -215,7 +208,7 @@ def test_unopenable_camera_and_url_are_one_line(capsys):
     assert rc == 1 and out == ""
     first, summary = err.splitlines()
     assert first == "fer-edge: error: camera:97: cannot open this camera"
-    url = f"http://127.0.0.1:{_free_port()}/nothing.mp4"
+    url = f"http://127.0.0.1:{free_port()}/nothing.mp4"
     rc, out, err = run_classify(capsys, url)
     assert rc == 1
     assert err.splitlines()[0] == f"fer-edge: error: {url}: cannot open this stream"

@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 from .. import options
-from ..edge.fileio import write_json
+from ..edge.fileio import sha256, write_json
 from ..errors import FerEdgeError
 from . import outputs
 from .inputs import expand, plan
-from .worker import CLASSIFIER_OPTIONS, VIDEO_OPTIONS, TaskWorker, model_digest
+from .worker import CLASSIFIER_OPTIONS, VIDEO_OPTIONS, TaskWorker
 
 JOB_FILE = "job.json"     # what the folder's rows were made with
 
@@ -28,7 +28,7 @@ def _job_options(given: dict) -> dict:
     if not Path(path).is_file():
         raise FerEdgeError(f"model not found: {path}")
     keep = CLASSIFIER_OPTIONS + VIDEO_OPTIONS + ("images_per_task", "segment", "glob")
-    return {**{k: given[k] for k in keep}, "model": str(path), "model_sha256": model_digest(path)}
+    return {**{k: given[k] for k in keep}, "model": str(path), "model_sha256": sha256(path)}
 
 
 def _check_folder(out: Path, job: dict) -> bool:
@@ -122,7 +122,8 @@ def batch(inputs, out=None, glob=None, address=None, workers=None, worker_cpus=N
     if todo:
         _run(todo, out, cfg, job)
     finished = outputs.done(out)
-    outputs.write_video_summary(out, _labels(out))
+    if todo or not (out / outputs.VIDEOS).is_dir():   # derived from faces/: only when it grew
+        outputs.write_video_summary(out, _labels(out))
     seconds = time.monotonic() - t0
     return _summary([names[f] for f in files], missing, tasks, todo, finished, out, seconds)
 
@@ -164,7 +165,7 @@ def _run(todo, out: Path, cfg, job: dict) -> None:
             ray = _ray(cfg.address)
             workers = cfg.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
             actor_options = {**{k: cfg[k] for k in CLASSIFIER_OPTIONS + VIDEO_OPTIONS},
-                             "model": job["model"]}
+                             "model": job["model"], "model_sha256": job["model_sha256"]}
             ds = ray.data.from_items([t.row() for t in todo], override_num_blocks=len(todo))
             # An actor pool: each actor loads the model once. Ray Data restarts a lost actor (a
             # killed process, a machine gone) and retries its task; the task rewrites its own

@@ -3,7 +3,6 @@ writing each task's rows atomically before its marker (outputs.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -18,20 +17,16 @@ CLASSIFIER_OPTIONS = ("model", "detector", "no_detect", "threads", "tta", "align
 VIDEO_OPTIONS = ("every", "smooth", "detect_every")
 
 
-def model_digest(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 class TaskWorker:
     """Called by Ray Data with a batch of task rows (pyarrow); returns one counts row a task."""
 
     def __init__(self, out: str, options: dict):
-        from ..edge.classify import Classifier, shipped_model
+        from ..edge.classify import Classifier
 
         self.out = Path(out)
         self.clf = Classifier(**{k: options[k] for k in CLASSIFIER_OPTIONS})
-        path = shipped_model(options["model"])
-        self.model, self.sha256 = Path(path).name, model_digest(path)
+        # the job digested the model once (job.json); every actor names it with that
+        self.model, self.sha256 = Path(options["model"]).name, options["model_sha256"]
         self.video = {k: options[k] for k in VIDEO_OPTIONS}
         self.faces_schema = outputs.faces_schema(self.clf.names)
 

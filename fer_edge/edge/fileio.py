@@ -4,6 +4,7 @@ overwritten by accident), and which files count as images."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -14,6 +15,11 @@ from ..errors import FerEdgeError
 # Image files OpenCV decodes, for the data loader and classify alike.
 IMAGE_EXTS = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".webp", ".tif", ".tiff",
               ".pgm", ".ppm", ".pbm", ".pnm"}
+
+
+def sha256(path: str | os.PathLike) -> str:
+    """A file's sha256, as config.json, cards and batch outputs name the files they used."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def check_writable(path: str | os.PathLike, force: bool) -> Path:

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..edge import sources
 from ..edge.classify import FrameTracker
+from ..edge.outputs import annotate
 
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 10.0   # seconds between attempts to reopen a lost source
 SUBSCRIBER_QUEUE = 16                     # frames a slow /events client may fall behind
@@ -132,22 +133,10 @@ class LiveSource:
             self._new_jpeg.notify_all()
 
 
-COLOURS = {"angry": (40, 40, 220), "disgust": (40, 140, 40), "fear": (160, 60, 160),
-           "happy": (40, 200, 240), "sad": (200, 120, 40), "surprise": (40, 160, 255),
-           "neutral": (180, 180, 180)}
-
-
 def annotated_jpeg(image: np.ndarray, faces: list[dict], scale: float) -> bytes:
-    """The frame with each face's box, track and emotion drawn, as a JPEG."""
+    """The frame with each face's box, track and emotion drawn (as --save-annotated draws
+    them), as a JPEG."""
     import cv2
 
-    canvas = image.copy() if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    for face in faces:
-        x, y, w, h = (int(round(v / scale)) for v in face["box"])
-        colour = COLOURS.get(face["emotion"], (255, 255, 255))
-        cv2.rectangle(canvas, (x, y), (x + w, y + h), colour, 2)
-        label = f"{face.get('track', '')} {face['emotion']} {face['confidence']:.0%}".strip()
-        cv2.putText(canvas, label, (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1,
-                    cv2.LINE_AA)
-    ok, buf = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    ok, buf = cv2.imencode(".jpg", annotate(image, faces, scale), [cv2.IMWRITE_JPEG_QUALITY, 80])
     return buf.tobytes()

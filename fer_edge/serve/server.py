@@ -10,6 +10,7 @@ request whatever the last one was.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import queue
@@ -143,8 +144,7 @@ class Handler(BaseHTTPRequestHandler):
     # ---------------------------------------------------------------------------- the routes
 
     def _page(self):
-        page = resources.files("fer_edge.serve").joinpath("assets/index.html").read_bytes()
-        self._send(200, page, "text/html; charset=utf-8")
+        self._send(200, _page(), "text/html; charset=utf-8")
 
     def _health(self):
         live = self.app.live.health() if self.app.live is not None else None
@@ -258,6 +258,12 @@ class Handler(BaseHTTPRequestHandler):
         if self.app.live is None:
             raise HTTPError(404, "no live source: start the server with --source")
         return self.app.live
+
+
+@functools.lru_cache(maxsize=1)
+def _page() -> bytes:
+    """The page, read from the package once."""
+    return resources.files("fer_edge.serve").joinpath("assets/index.html").read_bytes()
 
 
 def _first_file(content_type: str, body: bytes) -> bytes:

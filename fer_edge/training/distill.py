@@ -14,9 +14,8 @@ from the paths in config.json (their sha256 is recorded there).
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
 
+from ..edge.fileio import sha256  # noqa: F401  (distill.sha256: what names a teacher)
 from ..errors import FerEdgeError
 
 
@@ -27,10 +26,6 @@ def teacher_paths(value) -> list[str]:
     if not value:
         return []
     return [str(p).strip() for p in split_commas(value) if str(p).strip()]
-
-
-def sha256(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def load_teachers(paths: list[str]):
