@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from interleave import host, interleaved_ms  # noqa: E402
+from interleave import interleaved_ms  # noqa: E402
+from fer_edge.machine import host  # noqa: E402
 from fer_edge.training import archs  # noqa: E402
 from fer_edge.converters import tflite as converter  # noqa: E402
 from fer_edge.edge.fileio import write_json  # noqa: E402

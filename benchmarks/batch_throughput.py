@@ -30,7 +30,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from interleave import host  # noqa: E402
+from fer_edge.machine import host  # noqa: E402
 BIN = Path(sys.executable).parent / "fer-edge"
 
 

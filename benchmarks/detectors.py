@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))
 from fer_edge.edge import detect  # noqa: E402
 from fer_edge.edge.sources import decode, quiet_native_stderr  # noqa: E402
 from fer_edge.edge.fileio import write_json  # noqa: E402
+from fer_edge.machine import host  # noqa: E402
 
 
 def rotate(img, deg):
@@ -108,7 +109,8 @@ def main(photos=str(REPO.parent / "shared" / "photos"), repeat: int = 3, threads
     if not (photos / "labels.csv").exists():
         sys.exit(f"no labels.csv in {photos}")
     items = variants(photos, detect.get("haar_alt2"), detect.get("blazeface_dual"))
-    result = {"photos": str(photos), "images": len(items), "repeat": repeat,
+    result = {"command": " ".join(["python", "benchmarks/detectors.py", *sys.argv[1:]]),
+              "host": host(), "photos": str(photos), "images": len(items), "repeat": repeat,
               "threads": threads, "detectors": {}}
     for name in (detectors if isinstance(detectors, (tuple, list)) else detectors.split(",")):
         with quiet_native_stderr(always=True):

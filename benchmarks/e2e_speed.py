@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from fer_peer import FER_VERSION, FerPipeline, fetch_fer  # noqa: E402
-from interleave import host  # noqa: E402
+from fer_edge.machine import host  # noqa: E402
 from synthetic_video import moving_faces_video  # noqa: E402
 from fer_edge import defaults  # noqa: E402
 from fer_edge.edge import detect  # noqa: E402

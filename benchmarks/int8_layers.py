@@ -11,7 +11,6 @@ unfolded BatchNorm), a chain at 0.29 is simply 8 bits of noise. JSON out.
 import io
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import fire

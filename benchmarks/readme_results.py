@@ -1,10 +1,16 @@
-"""The README's results table, generated from the committed reports so it cannot disagree with
-them: the shipped models' PrivateTest rows of models/eval/report.json (written by `fer-edge
-evaluate`), their faces from outside FER2013 (benchmarks/outside_faces.py), `fer`'s figures
-(benchmarks/peer_accuracy.py) and the per-face time beside `fer` (benchmarks/peer_latency.py).
+"""The README's measured figures, generated from the committed reports so they cannot disagree
+with them. Each block sits between its markers in README.md:
 
-    python benchmarks/readme_results.py            # rewrite the table in README.md
-    python benchmarks/readme_results.py --check    # exit 1 if README.md's table is stale
+- `results`: the shipped models' PrivateTest rows of models/eval/report.json (written by
+  `fer-edge evaluate`), their faces from outside FER2013 (benchmarks/outside_faces.py), the
+  peers' figures (benchmarks/peer_accuracy.py), the per-face time beside `fer`
+  (benchmarks/peer_latency.py) and the per-photo time (benchmarks/e2e_speed.py);
+- `detectors`: benchmarks/detectors.py's counts and times;
+- `alignment`: benchmarks/alignment.py's table;
+- `batch`: benchmarks/batch_throughput.py's two runs and what they project.
+
+    python benchmarks/readme_results.py            # rewrite the blocks in README.md
+    python benchmarks/readme_results.py --check    # exit 1 if a block of README.md is stale
 """
 
 from __future__ import annotations
@@ -21,16 +27,42 @@ from fer_edge import defaults  # noqa: E402
 README = REPO / "README.md"
 REPORT = REPO / "models" / "eval" / "report.json"
 OUTSIDE = REPO / "reports" / "ferplus" / "outside_shipped.json"
-PEER_ACCURACY = REPO / "reports" / "ferplus" / "peer_accuracy.json"
+# each peer: how the table names it, and its benchmarks/peer_accuracy.py JSON
+PEERS = {
+    "fer": ("`fer` {version} (its tflite)", REPO / "reports" / "ferplus" / "peer_accuracy.json"),
+    "facial-emotion-recognition": (
+        "`facial-emotion-recognition` {version} (its PyTorch CNN, float32 on LiteRT)",
+        REPO / "reports" / "ferplus" / "peer_accuracy_facial_emotion_recognition.json"),
+}
 PEER_LATENCY = REPO / "models" / "eval" / "peer_latency.json"
 E2E = REPO / "models" / "eval" / "e2e_speed.json"
-START = "<!-- results: written by `python benchmarks/readme_results.py` from the reports; do not edit -->"
-END = "<!-- results end -->"
+DETECTORS = REPO / "reports" / "benchmark_detectors.json"
+ALIGNMENT = REPO / "reports" / "alignment.json"
+BATCH = REPO / "reports" / "batch" / "throughput.json"
+BATCH_CLUSTER = REPO / "reports" / "batch" / "throughput_cluster.json"
+
+
+def start(name: str) -> str:
+    return (f"<!-- {name}: written by `python benchmarks/readme_results.py` from the reports; "
+            f"do not edit -->")
+
+
+def end(name: str) -> str:
+    return f"<!-- {name} end -->"
+
+
+START, END = start("results"), end("results")
 LEARNED = {"fer": "FER2013's labels", "ferplus": "FER+'s votes"}
 
 
 def _pct(v) -> str:
     return "—" if v is None else f"{v:.1%}"
+
+
+def _size(n) -> str:
+    if n is None:
+        return "—"
+    return f"{n / 1024:.0f} KB" if n < 1024 ** 2 else f"{n / 1024 ** 2:.1f} MB"
 
 
 def _shipped_rows(report: dict, outside: dict, latency: dict) -> list[str]:
@@ -49,11 +81,32 @@ def _shipped_rows(report: dict, outside: dict, latency: dict) -> list[str]:
         family = "ferplus" if fname.startswith("ferplus") else "fer"
         rows.append(
             f"| {' = '.join(f'`{k}`' for k in known)} | `{fname}` | {LEARNED[family]} | "
-            f"{row['size_bytes'] / 1024:.0f} KB | {_pct(row['top1'])} | "
+            f"{_size(row['size_bytes'])} | {_pct(row['top1'])} | "
             f"{_pct(row.get('ferplus', {}).get('top1'))} | "
             f"{_pct(out.get('ckplus', {}).get('score'))} | "
             f"{_pct(out.get('muxspace', {}).get('score'))} | "
             f"{'—' if ratio is None else f'{ratio:.2f}x'} |")
+    return rows
+
+
+def _peer_rows(latency: dict) -> list[str]:
+    rows = []
+    fer_ms = latency.get("p50_ms", {}).get("fer")
+    for key, (label, path) in PEERS.items():
+        if not path.exists():
+            continue
+        peer = json.loads(path.read_text())
+        out = peer.get("outside", {})
+        ms = latency.get("p50_ms", {}).get(key)
+        size = latency.get("size_bytes", {}).get(key)
+        version = latency.get("peers", {}).get(key, key).rsplit(" ", 1)[-1]
+        rows.append(f"| {label.format(version=version)} | — | FER2013's labels | "
+                    f"{_size(size)} | "
+                    f"{_pct(peer['fer2013']['top1'])} | "
+                    f"{_pct(peer.get('ferplus', {}).get('top1'))} | "
+                    f"{_pct(out.get('ckplus', {}).get('score'))} | "
+                    f"{_pct(out.get('muxspace', {}).get('score'))} | "
+                    f"{'—' if ms is None or not fer_ms else f'{ms / fer_ms:.2f}x'} |")
     return rows
 
 
@@ -79,24 +132,18 @@ def table() -> str:
     report = json.loads(REPORT.read_text())
     outside = json.loads(OUTSIDE.read_text())["results"] if OUTSIDE.exists() else {}
     latency = json.loads(PEER_LATENCY.read_text()) if PEER_LATENCY.exists() else {}
-    peer = json.loads(PEER_ACCURACY.read_text()) if PEER_ACCURACY.exists() else None
     lines = [START, "",
              "| `--model` | file | learned | size | FER2013 labels | FER+ majority | CK+ (posed) "
              "| in the wild | time per face |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|",
-             *_shipped_rows(report, outside, latency)]
-    if peer:
-        out = peer.get("outside", {})
-        lines.append(f"| `fer` {latency.get('fer_version', '')} (its tflite, for comparison) | "
-                     f"— | FER2013's labels | — | {_pct(peer['fer2013']['top1'])} | "
-                     f"{_pct(peer.get('ferplus', {}).get('top1'))} | "
-                     f"{_pct(out.get('ckplus', {}).get('score'))} | "
-                     f"{_pct(out.get('muxspace', {}).get('score'))} | 1.00x |")
+             *_shipped_rows(report, outside, latency),
+             *_peer_rows(latency)]
     host = latency.get("host", {})
     lines += ["",
               f"FER2013 labels and FER+ majority: PrivateTest ({report['n']:,} faces; the FER+ "
               f"majority, the {_majority_n(report):,} where one emotion holds more than half of "
-              f"the votes), one pass, int8. CK+ and in the wild: faces from outside FER2013 "
+              f"the votes), one pass, our models in int8. CK+ and in the wild: faces from "
+              f"outside FER2013 "
               f"(`benchmarks/outside_faces.md`: CK+ accuracy over 6 posed emotions, LFW and film "
               f"stills as mean recall over 5 classes); they also took part in choosing the "
               f"models, so they are not held out. Time per face: the model alone (no detection), "
@@ -104,26 +151,126 @@ def table() -> str:
               f"in the same interleaved run on `{host.get('cpu', '?')}` "
               f"({', '.join(host.get('simd', [])) or '?'}); ratios move with the CPU's int8 "
               f"instructions. Sources: `models/eval/report.json`, "
-              f"`{OUTSIDE.relative_to(REPO)}`, `{PEER_ACCURACY.relative_to(REPO)}`, "
-              f"`{PEER_LATENCY.relative_to(REPO)}`.",
+              f"`{OUTSIDE.relative_to(REPO)}`, "
+              + ", ".join(f"`{path.relative_to(REPO)}`" for _, path in PEERS.values())
+              + f", `{PEER_LATENCY.relative_to(REPO)}`.",
               *_photo_line(),
               "", END]
     return "\n".join(lines)
 
 
-def rewrite(text: str, block: str) -> str:
-    if START not in text or END not in text:
-        raise SystemExit(f"{README}: no results markers ({START} ... {END})")
-    head, rest = text.split(START, 1)
-    return head + block + rest.split(END, 1)[1]
+def _host(report: dict) -> str:
+    host = report.get("host") or {"cpu": report.get("cpu")}
+    return f"`{host.get('cpu') or 'a CPU it did not record'}`"
+
+
+DETECTOR_NOTES = {"blazeface_dual": " (default)", "blazeface": " (short-range)"}
+
+
+def detectors() -> str:
+    bench = json.loads(DETECTORS.read_text())
+    rows = []
+    for name, d in bench["detectors"].items():
+        scenes, closeups = d["by_kind"]["scenes"], d["by_kind"]["closeups"]
+        label = f"`{name}`{DETECTOR_NOTES.get(name, '')}"
+        rows.append(f"| {label} | {scenes['exact']} / {scenes['images']} | "
+                    f"{round(closeups['found_share'] * closeups['images'])} / "
+                    f"{closeups['images']} | {d['ms_per_photo_median']:.1f} |")
+    kinds = next(iter(bench["detectors"].values()))["by_kind"]
+    return "\n".join([
+        start("detectors"), "",
+        f"`{DETECTORS.relative_to(REPO)}` (from "
+        f"`{bench.get('command', 'benchmarks/detectors.py')}`) counts "
+        f"faces on {kinds['scenes']['images']} scene images (the photos and variants) and "
+        f"{kinds['closeups']['images']} close-ups (every face of the photos cut at its box and "
+        f"resized to 40-400 px), and the milliseconds per photo (the median over the photos of "
+        f"each one's median of {bench['repeat']} runs, {bench['threads']} thread, on "
+        f"{_host(bench)}):", "",
+        "| detector | scenes: exact count | close-ups: face found | ms per photo |",
+        "|---|---:|---:|---:|", *rows, "", end("detectors")])
+
+
+def alignment() -> str:
+    bench = json.loads(ALIGNMENT.read_text())
+    cols = ("+0/no_align", "+0/align", "tilted/no_align", "tilted/align")
+    val, photos = bench["fer2013_val"], bench["photos"]
+    n = photos["faces"]
+    photo_cells = [f"{round(photos['table'][c]['correct'] * n)} / {n}" if c.startswith("+0")
+                   else _pct(photos["table"][c]["correct"]) for c in cols]
+    tilts = "/".join(f"{a:+d}" for a in bench["angles"] if a)
+    agree = val["table"]
+    return "\n".join([
+        start("alignment"), "",
+        f"Measured by `python benchmarks/alignment.py --out {ALIGNMENT.relative_to(REPO)}` "
+        f"(detect + classify with `{bench['model']}` and `{bench['detector']}`; the share of "
+        f"faces given the right emotion; tilted: {tilts} degrees):", "",
+        "| faces | upright, no alignment | upright, aligned | tilted, no alignment | "
+        "tilted, aligned |", "|---|---:|---:|---:|---:|",
+        f"| {val['faces']} FER2013 PublicTest faces (upscaled to 192 px) | "
+        + " | ".join(_pct(val["table"][c]["correct"]) for c in cols) + " |",
+        f"| the {n} labelled photos | " + " | ".join(photo_cells) + " |", "",
+        f"Aligned, a tilt also changes the answer less (agreement with the upright face's "
+        f"emotion {_pct(agree['tilted/align']['agree_with_upright'])} vs "
+        f"{_pct(agree['tilted/no_align']['agree_with_upright'])} on the FER2013 faces), so "
+        f"alignment is on by default.", "", end("alignment")])
+
+
+def batch() -> str:
+    own, cluster = json.loads(BATCH.read_text()), json.loads(BATCH_CLUSTER.read_text())
+    s, first, ips = own["seconds"], own["seconds_for_1_image"], own["images_per_second"]
+    started = own["images_per_second_once_started"]
+    c_first = cluster["seconds_for_1_image"]
+    per_worker = started["batch_1_worker"]
+    return "\n".join([
+        start("batch"), "",
+        f"**Throughput** (`{own['command']}`: {own['images']:,} photos of one face each on "
+        f"{_host(own)}, {own['cores']} cores, each command's best of {own['rounds']} interleaved "
+        f"rounds): `classify` takes {min(s['classify']):.1f} s ({ips['classify']:.0f} images/s), "
+        f"`batch` with one worker {min(s['batch_1_worker']):.1f} s and with two "
+        f"{min(s['batch_2_workers']):.1f} s. Ray's start-up (the embedded cluster, the actors "
+        f"loading the model, its shutdown) is a fixed cost (a batch of one image: "
+        f"{min(first['batch_1_worker']):.1f} s, classify: {min(first['classify']):.1f} s), so "
+        f"here batch is {own['batch_1_worker_vs_classify']:.2f}x classify end to end and two "
+        f"workers {own['batch_2_vs_1_worker']:.2f}x one. Once started, one worker classifies "
+        f"{per_worker:.0f} images/s ({own['once_started']['batch_1_worker_vs_classify']:.2f}x "
+        f"classify's {started['classify']:.0f}) and two {started['batch_2_workers']:.0f} "
+        f"({own['once_started']['batch_2_vs_1_worker']:.2f}x one worker): the fixed start-up is "
+        f"what a job of minutes does not notice. Joining a cluster that is already running "
+        f"(`{cluster['command']}`: `ray start --head` first) the fixed cost falls to "
+        f"{min(c_first['batch_1_worker']):.1f} s: one worker is "
+        f"{cluster['batch_1_worker_vs_classify']:.2f}x classify end to end "
+        f"({cluster['once_started']['batch_1_worker_vs_classify']:.2f}x once started) and two "
+        f"workers {cluster['batch_2_vs_1_worker']:.2f}x one "
+        f"({cluster['once_started']['batch_2_vs_1_worker']:.2f}x once started: the head's own "
+        f"processes share the {cluster['cores']} cores). Projected from that, a node runs one "
+        f"worker a core at about {per_worker:.0f} such images a second, so a 16-core node "
+        f"classifies about {16 * per_worker:,.0f} images/s.", "", end("batch")])
+
+
+BLOCKS = {"results": table, "detectors": detectors, "alignment": alignment, "batch": batch}
+
+
+def rewrite(text: str, block: str, name: str = "results") -> str:
+    first, last = start(name), end(name)
+    if first not in text or last not in text:
+        raise SystemExit(f"{README}: no {name} markers ({first} ... {last})")
+    head, rest = text.split(first, 1)
+    return head + block + rest.split(last, 1)[1]
+
+
+def rewrite_all(text: str) -> str:
+    for name, make in BLOCKS.items():
+        text = rewrite(text, make(), name)
+    return text
 
 
 def main(check: bool = False):
     text = README.read_text()
-    new = rewrite(text, table())
+    new = rewrite_all(text)
     if check:
         if new != text:
-            sys.exit("README.md's results table is stale: run python benchmarks/readme_results.py")
+            sys.exit("README.md's measured figures are stale: run "
+                     "python benchmarks/readme_results.py")
         return
     README.write_text(new)
 

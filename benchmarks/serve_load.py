@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent / "fer-edge"
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from interleave import host  # noqa: E402
+from fer_edge.machine import host  # noqa: E402
 from synthetic_video import moving_faces_video  # noqa: E402
 
 

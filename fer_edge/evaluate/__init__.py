@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import options, data as fdata, defaults
 from ..errors import FerEdgeError
+from ..machine import host
 from ..edge.fileio import check_writable, write_json, write_text
 from ..edge.preprocessing import LABELS, batch_to_float, flip_tta
 
@@ -156,7 +157,8 @@ def evaluate(models, data=None, split: str | None = None, threads: int | None = 
             row["agreement_with_reference"] = float((pred == ref_pred).mean())
             variants.append(row)
     result = {"split": split, "n": int(len(sp)), "data": str(data), "votes": ds.votes_path,
-              "data_fingerprint": ds.fingerprint, "reference": str(models[0]), "variants": variants}
+              "data_fingerprint": ds.fingerprint, "reference": str(models[0]), "host": host(),
+              "variants": variants}
     if out:
         write_reports(result, out)
     return result
@@ -205,8 +207,10 @@ def _variant_name(row, short: str) -> str:
 
 def markdown(result: dict) -> str:
     lines = [f"# fer-edge evaluation: `{result['split']}` split, {result['n']} images", "",
-             f"Reference for agreement: `{result['reference']}`. Latency: batch 1, "
-             f"{result['variants'][0]['threads']} thread(s), after warm-up.", "",
+             f"Reference for agreement: `{result['reference']}`. Latency: the model alone, "
+             f"batch 1, "
+             f"{result['variants'][0]['threads']} thread(s), after warm-up, on "
+             f"{result.get('host', {}).get('cpu', 'a CPU the report does not name')}.", "",
              "| model | kind | size (KB) | params | top-1 | macro-F1 | p50 ms | p95 ms | img/s (batched) | agreement |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     shorts = _short_names(result["variants"])
