@@ -72,3 +72,41 @@ def test_each_row_is_its_own_files_figures():
                 assert cells[8] == f"{ms[key] / ms['fer']:.2f}x", line
                 rows += 1
     assert rows == 5
+
+
+def _readme_commands() -> list[list[str]]:
+    """Every `fer-edge ...` command of the README's code blocks, continuation lines joined,
+    comments and shell redirections dropped."""
+    import shlex
+
+    lines, commands, pending = (ROOT / "README.md").read_text().splitlines(), [], ""
+    for line in lines:
+        if not line.startswith("    "):
+            pending = ""
+            continue
+        text = pending + line.strip()
+        if text.endswith("\\"):
+            pending = text[:-1] + " "
+            continue
+        pending = ""
+        for part in text.split("&&"):
+            if part.strip().startswith(("fer-edge ", ".venv/bin/fer-edge ")):
+                words = shlex.split(part, comments=True)
+                cut = next((i for i, w in enumerate(words) if w in (">", "|", "2>")), None)
+                commands.append(words[1:cut])
+    return commands
+
+
+def test_every_readme_command_is_a_valid_command_line():
+    from fer_edge.cli import check_command_line, _command_of
+
+    commands = _readme_commands()
+    assert len(commands) >= 30
+    seen = set()
+    for argv in commands:
+        found = _command_of(argv)
+        assert found is not None, argv          # a command that exists
+        seen.add(found[1])
+        check_command_line(argv)                # every option known, switches without values
+    assert {"train", "export", "evaluate", "classify", "serve", "batch", "models list",
+            "data info"} <= seen, seen
