@@ -244,7 +244,7 @@ def batch() -> str:
         f"({cluster['once_started']['batch_2_vs_1_worker']:.2f}x once started: the head's own "
         f"processes share the {cluster['cores']} cores). Projected from that, a node runs one "
         f"worker a core at about {per_worker:.0f} such images a second, so a 16-core node "
-        f"classifies about {16 * per_worker:,.0f} images/s.", "", end("batch")])
+        f"classifies about {round(16 * per_worker, -2):,.0f} images/s.", "", end("batch")])
 
 
 BLOCKS = {"results": table, "detectors": detectors, "alignment": alignment, "batch": batch}

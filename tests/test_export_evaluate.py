@@ -193,7 +193,7 @@ def test_evaluate_reports_every_variant(workdir, tmp_path):
     from fer_edge.machine import host
 
     assert result["host"] == host()
-    assert f"the model alone, batch 1, 1 thread(s), after warm-up, on {host()['cpu']}." in md
+    assert f"no detection), batch 1, 1 thread(s), after warm-up, on {host()['cpu']}." in md
     with pytest.raises(FerEdgeError, match="exists"):
         evaluate(models, data=root / "data", out=tmp_path / "rep", latency_runs=5)
     with pytest.raises(FerEdgeError, match="--split must be one of train, val, test, not 'holdout'"):

@@ -23,9 +23,12 @@ class _KerasVariant:
     kind = "keras"
 
     def __init__(self, path: Path, threads: int | None):
-        import tensorflow as tf
+        from ..edge.sources import quiet_native_stderr
 
-        from ..training.keras_io import KerasPredictor, load_keras
+        with quiet_native_stderr(always=True):   # TensorFlow's start-up lines (absl, CUDA)
+            import tensorflow as tf
+
+            from ..training.keras_io import KerasPredictor, load_keras
 
         if threads:
             try:
@@ -33,7 +36,8 @@ class _KerasVariant:
                 tf.config.threading.set_inter_op_parallelism_threads(1)
             except RuntimeError:  # TF already initialised in this process
                 pass
-        self.model = load_keras(path)
+        with quiet_native_stderr(always=True):
+            self.model = load_keras(path)
         self.params = int(self.model.count_params())
         self.predict = KerasPredictor(self.model)
 
@@ -207,10 +211,10 @@ def _variant_name(row, short: str) -> str:
 
 def markdown(result: dict) -> str:
     lines = [f"# fer-edge evaluation: `{result['split']}` split, {result['n']} images", "",
-             f"Reference for agreement: `{result['reference']}`. Latency: the model alone, "
-             f"batch 1, "
-             f"{result['variants'][0]['threads']} thread(s), after warm-up, on "
-             f"{result.get('host', {}).get('cpu', 'a CPU the report does not name')}.", "",
+             f"Reference for agreement: `{result['reference']}`. Latency: one face through the "
+             f"model's predictor as classify calls it (the input's conversion included, no "
+             f"detection), batch 1, {result['variants'][0]['threads']} thread(s), after warm-up"
+             + (f", on {result['host']['cpu']}." if result.get("host") else "."), "",
              "| model | kind | size (KB) | params | top-1 | macro-F1 | p50 ms | p95 ms | img/s (batched) | agreement |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     shorts = _short_names(result["variants"])
