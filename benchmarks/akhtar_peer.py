@@ -8,7 +8,9 @@ PyTorch is not needed: `read_legacy` reads the weights file's own format (torch.
 layout: pickles, then raw storages), and `keras_model` rebuilds the network layer for layer, so
 it is scored and timed as a float32 .tflite on LiteRT, the runtime the other rows use.
 `python benchmarks/akhtar_peer.py check` compares the rebuilt network's scores with PyTorch's
-own module (its networks.py) on FER2013 faces where torch is installed.
+own module (its networks.py) on FER2013 faces where torch is installed. `Pipeline` is the
+package's own detect-then-classify path in PyTorch, for the per-photo comparison
+(benchmarks/e2e_speed.py --peers).
 
 The package gives the network `ToTensor` then `Normalize(0.5, 0.5)` of the 48x48 crop, so grey
 level g enters as g / 127.5 - 1; its outputs are in FER2013's order (angry, disgust, fear,
@@ -183,6 +185,66 @@ class TfliteFaces:
         return np.concatenate(out)
 
 
+def _extract(folder: Path, name: str) -> Path:
+    """One file of the package (e.g. "networks.py") from the source archive in `folder`."""
+    with tarfile.open(next(folder.glob("facial_emotion_recognition-*.tar.gz"))) as tar:
+        member = next(m for m in tar.getmembers()
+                      if m.name.endswith(f"/facial_emotion_recognition/{name}"))
+        tar.extract(member, folder, filter="data")
+    return folder / member.name
+
+
+def _network_class(folder: Path):
+    """The package's own NetworkV2 (its networks.py, from the archive)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("akhtar_networks",
+                                                  _extract(folder, "networks.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.NetworkV2
+
+
+class Pipeline:
+    """The package's `EmotionRecognition.recognise_emotion`, step for step without its drawing,
+    in PyTorch on the CPU, 1 thread: facenet-pytorch's MTCNN (keep_all) on the frame as the
+    package passes it, each box's grayscale crop through its transform (ToPILImage,
+    Resize((48, 48)), ToTensor, Normalize(0.5, 0.5)) and its network, one face at a time as it
+    does. Two changes, both needed to run it at all: the weights are loaded with
+    map_location="cpu" (its constructor loads them without, which fails on a machine without
+    CUDA), and a box reaching past the top or left edge is clipped there (its negative
+    coordinates would slice an empty crop). Needs torch, torchvision and facenet-pytorch
+    (`pip install torch torchvision facenet-pytorch`), so it is a benchmark's option only."""
+
+    def __init__(self, folder: Path):
+        import torch
+        import torchvision.transforms as transforms
+        from facenet_pytorch import MTCNN
+
+        torch.set_num_threads(1)
+        weights = fetch(folder)
+        self.torch = torch
+        self.network = _network_class(folder)(in_c=1, nl=32, out_f=7).eval()
+        state = torch.load(weights, map_location="cpu", weights_only=False)
+        self.network.load_state_dict(state["network"])
+        self.transform = transforms.Compose([
+            transforms.ToPILImage(), transforms.Resize((48, 48)), transforms.ToTensor(),
+            transforms.Normalize(mean=[0.5], std=[0.5])])
+        self.mtcnn = MTCNN(keep_all=True, device=torch.device("cpu"))
+
+    def __call__(self, image: np.ndarray) -> list:
+        import cv2
+
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        boxes, _ = self.mtcnn.detect(image)
+        out = []
+        for box in ([] if boxes is None else boxes):
+            x1, y1, x2, y2 = (max(0, int(round(v))) for v in box)
+            tensor = self.transform(gray[y1:y2, x1:x2]).unsqueeze(0)
+            out.append(np.asarray(self.torch.exp(self.network(tensor)).tolist()[0]))
+        return out
+
+
 def check(data: str, split: str = "val", limit: int = 500, out: str = None):
     """The rebuilt .tflite's scores against PyTorch running the package's own module on the
     first `limit` faces of a FER2013 split (needs torch): the largest difference and the share
@@ -198,13 +260,7 @@ def check(data: str, split: str = "val", limit: int = 500, out: str = None):
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         ours = TfliteFaces(tflite(folder)).predict(faces)
-        with tarfile.open(next(folder.glob("*.tar.gz"))) as tar:
-            member = next(m for m in tar.getmembers() if m.name.endswith("/networks.py"))
-            tar.extract(member, folder, filter="data")
-        sys.path.insert(0, str((folder / member.name).parent))
-        from networks import NetworkV2
-
-        net = NetworkV2(in_c=1, nl=32, out_f=7).eval()
+        net = _network_class(folder)(in_c=1, nl=32, out_f=7).eval()
         state = torch.load(folder / "model.pkl", map_location="cpu", weights_only=False)
         net.load_state_dict(state["network"])
         with torch.no_grad():

@@ -2,6 +2,7 @@
 interleaved rounds. Prints JSON.
 
     python benchmarks/e2e_speed.py [--photos ../shared/photos] [--rounds 7] [--out F.json]
+        [--peers facial-emotion-recognition]
 
 - per photo: detect + classify each photo of ../shared/photos (decoded once beforehand, so
   decoding is not timed for either).
@@ -15,6 +16,10 @@ interleaved rounds. Prints JSON.
 time, never committed): its Haar cascade with its settings (scale 1.1, 5 neighbours, 50 px
 minimum), its 40 px border, square boxes grown by 10 px, 64x64 crops scaled to -1..1, and its
 quantized tflite invoked once per face, on the same LiteRT interpreter fer-edge uses.
+
+`--peers facial-emotion-recognition` adds that package's own pipeline (MTCNN, then its CNN, in
+PyTorch on 1 thread: benchmarks/akhtar_peer.py's `Pipeline`) to the same rounds; it needs
+torch, torchvision and facenet-pytorch in the environment.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+import akhtar_peer  # noqa: E402
 from fer_peer import FER_VERSION, FerPipeline, fetch_fer  # noqa: E402
 from fer_edge.machine import host  # noqa: E402
 from synthetic_video import moving_faces_video  # noqa: E402
@@ -45,6 +51,8 @@ from fer_edge.edge.sources import quiet_native_stderr, read_image, video_items  
 
 CLIP_SIZE = (640, 480)
 CLIP_FRAMES = 60
+# --peers: each one's detect-then-classify pipeline, built in a folder of its own
+PEER_PIPELINES = {akhtar_peer.PACKAGE: akhtar_peer.Pipeline}
 
 
 def photo_images(photos: Path) -> list[np.ndarray]:
@@ -101,13 +109,20 @@ def agreement(reference: list[dict], other: list[dict]) -> dict:
 
 
 def main(photos=str(REPO.parent / "shared" / "photos"), rounds: int = 7, detect_every: int = 5,
-         out: str = None):
+         peers: str = "", out: str = None):
     """Per-photo ms and video fps of fer-edge's default (and with --detect-every) beside fer's
-    pipeline."""
+    pipeline (and the --peers' pipelines)."""
     photos = Path(photos)
+    names = [p for p in (peers.split(",") if isinstance(peers, str) else peers) if p]
+    if set(names) - set(PEER_PIPELINES):
+        sys.exit(f"--peers: known peers are {', '.join(PEER_PIPELINES)}")
     with tempfile.TemporaryDirectory() as tmp, quiet_native_stderr(always=True):
         files = fetch_fer(Path(tmp))
         fer = FerPipeline(files)
+        others = {}
+        for name in names:
+            (Path(tmp) / name).mkdir()
+            others[name] = PEER_PIPELINES[name](Path(tmp) / name)
         ours = Classifier(threads=1)
         images = photo_images(photos)
         clip, items = clip_frames(photos, Path(tmp))
@@ -116,17 +131,20 @@ def main(photos=str(REPO.parent / "shared" / "photos"), rounds: int = 7, detect_
             tracker = FrameTracker(detect_every=k)
             return [tracker.record(ours, item) for item in frames]
 
-        def fer_video(frames):
-            for item in frames:
-                fer(item.image)
+        def pipeline_video(pipeline):
+            def run(frames):
+                for item in frames:
+                    pipeline(item.image)
+            return run
 
         for img in images:            # warm-up
-            ours.faces(img), fer(img)
-        t = {"ours_photo": [], "fer_photo": [], "ours_video": [], "fer_video": [],
-             "ours_k_video": []}
+            ours.faces(img), fer(img), [p(img) for p in others.values()]
+        t = {f"{who}_{kind}": [] for who in ("ours", "fer", "ours_k", *others)
+             for kind in ("photo", "video")}
         for r in range(rounds):       # interleaved, the order alternating per round
-            pairs = [("ours", ours.faces, ours_video), ("fer", fer, fer_video),
-                     ("ours_k", None, lambda f: ours_video(f, detect_every))]
+            pairs = [("ours", ours.faces, ours_video), ("fer", fer, pipeline_video(fer)),
+                     ("ours_k", None, lambda f: ours_video(f, detect_every)),
+                     *((n, p, pipeline_video(p)) for n, p in others.items())]
             for who, photo_fn, video_fn in (pairs if r % 2 == 0 else pairs[::-1]):
                 if photo_fn is not None:
                     t[f"{who}_photo"].append(_time(photo_fn, images) / len(images) * 1000)
@@ -134,7 +152,8 @@ def main(photos=str(REPO.parent / "shared" / "photos"), rounds: int = 7, detect_
         trade = agreement(ours_video(items), ours_video(items, detect_every))
         faces_per_frame = [len(ours.faces(i.image)) for i in items]
         fer_faces = [len(fer(i.image)) for i in items]
-    med = {k: statistics.median(v) for k, v in t.items()}
+        other_faces = {n: sum(len(p(i.image)) for i in items) for n, p in others.items()}
+    med = {k: statistics.median(v) for k, v in t.items() if v}
     result = {
         "command": "python benchmarks/e2e_speed.py " + " ".join(sys.argv[1:]),
         "fer_version": FER_VERSION, "threads": 1, "rounds": rounds, "host": host(),
@@ -152,7 +171,11 @@ def main(photos=str(REPO.parent / "shared" / "photos"), rounds: int = 7, detect_
                       "fps_fer_edge": round(med["ours_k_video"], 1),
                       "fps_ratio": round(med["ours_k_video"] / med["fer_video"], 2),
                       "vs_every_frame": trade}},
-        "rounds_raw": {k: [round(x, 2) for x in v] for k, v in t.items()},
+        "peers": {n: {"ms_per_photo": round(med[f"{n}_photo"], 2),
+                      "time_over_fer_edge_time": round(med[f"{n}_photo"] / med["ours_photo"], 2),
+                      "fps": round(med[f"{n}_video"], 1), "faces_found": other_faces[n]}
+                  for n in others},
+        "rounds_raw": {k: [round(x, 2) for x in v] for k, v in t.items() if v},
     }
     print(json.dumps(result, indent=1))
     if out:

@@ -115,17 +115,25 @@ def _majority_n(report: dict) -> int:
 
 
 def _photo_line() -> list[str]:
-    """The per-photo time (detect + classify) beside fer's pipeline, from e2e_speed.py's JSON."""
+    """The per-photo time (detect + classify) and video frame rate beside each peer's whole
+    pipeline, from e2e_speed.py's JSON."""
     if not E2E.exists():
         return []
     e2e = json.loads(E2E.read_text())
     photos, video = e2e["photos"], e2e["video"]
-    ratio = photos["ms_per_photo_fer_edge"] / photos["ms_per_photo_fer"]
+    ours_ms, ours_fps = photos["ms_per_photo_fer_edge"], video["fps_fer_edge"]
+    # each peer: (its name, its ms per photo, its frames per second)
+    peers = [("fer", photos["ms_per_photo_fer"], video["fps_fer"]),
+             *((n, p["ms_per_photo"], p["fps"]) for n, p in e2e.get("peers", {}).items())]
+    times = " and ".join(f"{ours_ms / ms:.2f}x `{n}`'s" for n, ms, _ in peers)
+    rates = " and ".join(f"{ours_fps / fps:.1f}x `{n}`'s" for n, _, fps in peers)
     return ["", f"Detect + classify, the whole photo (`{e2e['fer_edge']['model']}`, "
-                f"{e2e['fer_edge']['detector']}, eyes levelled): {ratio:.2f}x `fer`'s pipeline's "
-                f"time per photo ({photos['images']} photos) and {video['fps_ratio']:.1f}x its "
-                f"frames per second on a {video['size'][0]}x{video['size'][1]} clip, 1 thread, "
-                f"on `{e2e.get('host', {}).get('cpu', '?')}` (`{E2E.relative_to(REPO)}`)."]
+                f"{e2e['fer_edge']['detector']}, eyes levelled, against each package's own "
+                f"detector and model): {times} time per photo ({photos['images']} photos), and "
+                f"{rates} frames per second on a {video['size'][0]}x{video['size'][1]} clip; "
+                f"{e2e['threads']} thread, interleaved rounds in one process, on "
+                f"`{e2e.get('host', {}).get('cpu', '?')}` (`{e2e['command']}`, "
+                f"`{E2E.relative_to(REPO)}`)."]
 
 
 def table() -> str:
