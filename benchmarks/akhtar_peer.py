@@ -214,7 +214,8 @@ class Pipeline:
     map_location="cpu" (its constructor loads them without, which fails on a machine without
     CUDA), and a box reaching past the top or left edge is clipped there (its negative
     coordinates would slice an empty crop). Needs torch, torchvision and facenet-pytorch
-    (`pip install torch torchvision facenet-pytorch`), so it is a benchmark's option only."""
+    (`pip install torch torchvision && pip install --no-deps facenet-pytorch`: its own pins ask
+    for an older torch), so it is a benchmark's option only."""
 
     def __init__(self, folder: Path):
         import torch
