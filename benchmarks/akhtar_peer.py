@@ -194,15 +194,21 @@ def _extract(folder: Path, name: str) -> Path:
     return folder / member.name
 
 
-def _network_class(folder: Path):
-    """The package's own NetworkV2 (its networks.py, from the archive)."""
+def torch_network(folder: Path):
+    """The package's own NetworkV2 (its networks.py, from the archive in `folder`) with its
+    weights (model.pkl there, loaded onto the CPU), in eval mode."""
     import importlib.util
+
+    import torch
 
     spec = importlib.util.spec_from_file_location("akhtar_networks",
                                                   _extract(folder, "networks.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.NetworkV2
+    network = module.NetworkV2(in_c=1, nl=32, out_f=7).eval()
+    state = torch.load(folder / "model.pkl", map_location="cpu", weights_only=False)
+    network.load_state_dict(state["network"])
+    return network
 
 
 class Pipeline:
@@ -223,11 +229,9 @@ class Pipeline:
         from facenet_pytorch import MTCNN
 
         torch.set_num_threads(1)
-        weights = fetch(folder)
+        fetch(folder)
         self.torch = torch
-        self.network = _network_class(folder)(in_c=1, nl=32, out_f=7).eval()
-        state = torch.load(weights, map_location="cpu", weights_only=False)
-        self.network.load_state_dict(state["network"])
+        self.network = torch_network(folder)
         self.transform = transforms.Compose([
             transforms.ToPILImage(), transforms.Resize((48, 48)), transforms.ToTensor(),
             transforms.Normalize(mean=[0.5], std=[0.5])])
@@ -261,9 +265,7 @@ def check(data: str, split: str = "val", limit: int = 500, out: str = None):
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         ours = TfliteFaces(tflite(folder)).predict(faces)
-        net = _network_class(folder)(in_c=1, nl=32, out_f=7).eval()
-        state = torch.load(folder / "model.pkl", map_location="cpu", weights_only=False)
-        net.load_state_dict(state["network"])
+        net = torch_network(folder)
         with torch.no_grad():
             x = torch.from_numpy(faces[:, None].astype(np.float32) / 255.0)
             theirs = net((x - 0.5) / 0.5).numpy()

@@ -65,6 +65,13 @@ def _size(n) -> str:
     return f"{n / 1024:.0f} KB" if n < 1024 ** 2 else f"{n / 1024 ** 2:.1f} MB"
 
 
+def _accuracy_cells(top1, ferplus: dict, outside: dict) -> str:
+    """FER2013 labels | FER+ majority | CK+ | in the wild, as the table shows them."""
+    return (f"{_pct(top1)} | {_pct(ferplus.get('top1'))} | "
+            f"{_pct(outside.get('ckplus', {}).get('score'))} | "
+            f"{_pct(outside.get('muxspace', {}).get('score'))}")
+
+
 def _shipped_rows(report: dict, outside: dict, latency: dict) -> list[str]:
     by_file = {Path(v["model"]).name: v for v in report["variants"] if not v.get("tta")}
     names: dict[str, list[str]] = {}
@@ -81,10 +88,8 @@ def _shipped_rows(report: dict, outside: dict, latency: dict) -> list[str]:
         family = "ferplus" if fname.startswith("ferplus") else "fer"
         rows.append(
             f"| {' = '.join(f'`{k}`' for k in known)} | `{fname}` | {LEARNED[family]} | "
-            f"{_size(row['size_bytes'])} | {_pct(row['top1'])} | "
-            f"{_pct(row.get('ferplus', {}).get('top1'))} | "
-            f"{_pct(out.get('ckplus', {}).get('score'))} | "
-            f"{_pct(out.get('muxspace', {}).get('score'))} | "
+            f"{_size(row['size_bytes'])} | "
+            f"{_accuracy_cells(row['top1'], row.get('ferplus', {}), out)} | "
             f"{'—' if ratio is None else f'{ratio:.2f}x'} |")
     return rows
 
@@ -96,16 +101,13 @@ def _peer_rows(latency: dict) -> list[str]:
         if not path.exists():
             continue
         peer = json.loads(path.read_text())
-        out = peer.get("outside", {})
         ms = latency.get("p50_ms", {}).get(key)
         size = latency.get("size_bytes", {}).get(key)
         version = latency.get("peers", {}).get(key, key).rsplit(" ", 1)[-1]
+        scores = _accuracy_cells(peer["fer2013"]["top1"], peer.get("ferplus", {}),
+                                 peer.get("outside", {}))
         rows.append(f"| {label.format(version=version)} | — | FER2013's labels | "
-                    f"{_size(size)} | "
-                    f"{_pct(peer['fer2013']['top1'])} | "
-                    f"{_pct(peer.get('ferplus', {}).get('top1'))} | "
-                    f"{_pct(out.get('ckplus', {}).get('score'))} | "
-                    f"{_pct(out.get('muxspace', {}).get('score'))} | "
+                    f"{_size(size)} | {scores} | "
                     f"{'—' if ms is None or not fer_ms else f'{ms / fer_ms:.2f}x'} |")
     return rows
 

@@ -208,7 +208,7 @@ def test_card_names_a_shipped_starting_model_and_its_card(tmp_path):
 
 def test_a_stage_from_an_old_machine_is_found_committed_by_its_content(tmp_path, monkeypatch):
     from fer_edge import card
-    from fer_edge.training.distill import sha256
+    from fer_edge.edge.fileio import sha256
 
     committed = tmp_path / "reports"
     one = _run(committed / "one", "fer-edge train --out runs/one")
@@ -222,7 +222,7 @@ def test_a_stage_from_an_old_machine_is_found_committed_by_its_content(tmp_path,
     assert f"(sha256 `{digest[:16]}…`) with a fresh optimizer and schedule (committed as " \
            f"`reports/one/best.keras`); those were trained first" in text
     assert text.index("fer-edge train --out runs/one") < text.index("fer-edge train --out TWO")
-    assert f"(committed as `reports/one/best.keras`): `edge_fast`" in text
+    assert "(committed as `reports/one/best.keras`): `edge_fast`" in text
 
 
 def test_a_lost_teacher_is_described_from_its_committed_reports(tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ import pytest
 
 from fer_edge.training import distill
 from fer_edge.cli import main
+from fer_edge.edge.fileio import sha256
 from fer_edge.training.engine import train
 
 
@@ -60,7 +61,7 @@ def test_train_with_a_teacher_records_it_resumes_and_shows_in_the_card(
           distill_weight=0.5, verbose=0)
     opts = json.loads((out / "config.json").read_text())["options"]
     assert opts["teacher"] == str(teacher) and opts["distill_weight"] == 0.5
-    assert opts["teacher_sha256"] == [distill.sha256(teacher)]
+    assert opts["teacher_sha256"] == [sha256(teacher)]
     capsys.readouterr()
     # the teacher cannot be swapped on --resume; the run continues with its own
     rc = main(["train", "--out", str(out), "--resume", "--teacher", str(teacher_run / "last.keras")])
@@ -74,7 +75,7 @@ def test_train_with_a_teacher_records_it_resumes_and_shows_in_the_card(
     evaluate([out / "best.keras"], data=synth_data, out=tmp_path / "eval", latency_runs=3)
     card = write_card(out, tmp_path / "eval", tmp_path / "card.md", "fer-edge train ...")
     text = card.read_text()
-    assert f"`{teacher}` (sha256 `{distill.sha256(teacher)[:16]}" in text
+    assert f"`{teacher}` (sha256 `{sha256(teacher)[:16]}" in text
     assert "`tiny`, val top-1" in text and "trained by `" in text
 
 

@@ -164,14 +164,12 @@ def _run(todo, out: Path, cfg, job: dict) -> None:
         with _stdout_to_stderr(), quiet_native_stderr(always=True):
             ray = _ray(cfg.address)
             workers = cfg.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-            actor_options = {**{k: cfg[k] for k in CLASSIFIER_OPTIONS + VIDEO_OPTIONS},
-                             "model": job["model"], "model_sha256": job["model_sha256"]}
             ds = ray.data.from_items([t.row() for t in todo], override_num_blocks=len(todo))
             # An actor pool: each actor loads the model once. Ray Data restarts a lost actor (a
             # killed process, a machine gone) and retries its task; the task rewrites its own
             # part files, so nothing is counted twice.
             results = ds.map_batches(
-                _worker_class(str(out.resolve()), actor_options), batch_size=1,
+                _worker_class(str(out.resolve()), job), batch_size=1,
                 batch_format="pyarrow", concurrency=min(workers, len(todo)),
                 num_cpus=cfg.worker_cpus)
             progress = Progress(len(todo), cfg.quiet, progress_stream)
@@ -199,12 +197,13 @@ def _stdout_to_stderr():
         os.close(saved)
 
 
-def _worker_class(out: str, actor_options: dict):
-    """TaskWorker bound to this job: its arguments travel with the class, so a restarted actor
-    needs nothing from the object store (ray-project/ray#53727)."""
+def _worker_class(out: str, job: dict):
+    """TaskWorker bound to this job (its options, the model's path and sha256): its arguments
+    travel with the class, so a restarted actor needs nothing from the object store
+    (ray-project/ray#53727)."""
 
     class JobWorker(TaskWorker):
         def __init__(self):
-            super().__init__(out, actor_options)
+            super().__init__(out, job)
 
     return JobWorker

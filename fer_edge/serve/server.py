@@ -14,7 +14,6 @@ import functools
 import hmac
 import json
 import queue
-import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -219,12 +218,7 @@ class Handler(BaseHTTPRequestHandler):
     def _events(self):
         live = self._live()
         q = live.subscribe()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.app.metrics.request("/events", 200)
-        self.close_connection = True
+        self._start_stream("text/event-stream")
         try:
             while True:
                 try:
@@ -239,12 +233,7 @@ class Handler(BaseHTTPRequestHandler):
     def _mjpeg(self):
         live = self._live()
         boundary = "fer-edge-frame"
-        self.send_response(200)
-        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={boundary}")
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.app.metrics.request("/stream.mjpg", 200)
-        self.close_connection = True
+        self._start_stream(f"multipart/x-mixed-replace; boundary={boundary}")
         jpeg = None
         while True:
             jpeg = live.next_jpeg(jpeg)
@@ -253,6 +242,16 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(f"--{boundary}\r\nContent-Type: image/jpeg\r\nContent-Length: "
                              f"{len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
             self.wfile.flush()
+
+    def _start_stream(self, content_type: str) -> None:
+        """The headers of an endless response (no Content-Length: it ends when the client
+        goes), counted as served; the connection closes after it."""
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.app.metrics.request(self._route(), 200)
+        self.close_connection = True
 
     def _live(self):
         if self.app.live is None:
@@ -292,9 +291,3 @@ class Server(ThreadingHTTPServer):
 def make_server(app: App, host: str, port: int) -> ThreadingHTTPServer:
     handler = type("AppHandler", (Handler,), {"app": app})
     return Server((host, port), handler)
-
-
-def serve_in_thread(server: ThreadingHTTPServer) -> threading.Thread:
-    t = threading.Thread(target=server.serve_forever, daemon=True, name="fer-edge-http")
-    t.start()
-    return t

@@ -14,8 +14,6 @@ from the paths in config.json (their sha256 is recorded there).
 
 from __future__ import annotations
 
-
-from ..edge.fileio import sha256  # noqa: F401  (distill.sha256: what names a teacher)
 from ..errors import FerEdgeError
 
 

@@ -25,7 +25,7 @@ from .. import options, data as fdata, defaults
 from . import archs, distill, recipe
 from .backend import check_backend, device, strategy_for, versions
 from ..errors import FerEdgeError
-from ..edge.fileio import write_text
+from ..edge.fileio import sha256, write_text
 from ..edge.preprocessing import batch_to_float
 from .runs import RunFolder
 
@@ -48,7 +48,7 @@ def _warm_start(model, path, opts: dict):
     from .keras_io import load_keras
     from .slim import slim_into
 
-    opts["init_sha256"] = distill.sha256(path)
+    opts["init_sha256"] = sha256(path)
     if str(path).endswith(".tflite"):
         if not opts.get("qat"):
             raise FerEdgeError(f"--init {path}: an int8 file starts only a --qat run (its "
@@ -208,7 +208,7 @@ def _check_votes(ds: fdata.Dataset, opts: dict, data) -> None:
     if not (votes.majority(ds.split("val").votes) >= 0).any():
         raise FerEdgeError(f"{ds.votes_path}: no val face has a FER+ majority to select on")
     opts["votes"] = ds.votes_path
-    opts["votes_sha256"] = ds.votes_sha256 or distill.sha256(ds.votes_path)
+    opts["votes_sha256"] = ds.votes_sha256 or sha256(ds.votes_path)
 
 
 def _multiworker_run(run: RunFolder, opts: dict, given: options.Config) -> RunFolder:
@@ -256,7 +256,7 @@ def build(s: Session):
                           label_smoothing=s.opts["label_smoothing"]),
                       metrics=["accuracy"])
     if s.opts["teacher"]:
-        s.opts["teacher_sha256"] = [distill.sha256(p) for p in
+        s.opts["teacher_sha256"] = [sha256(p) for p in
                                     distill.teacher_paths(s.opts["teacher"])]
     s.run.write_config({
         "options": s.opts, "data": s.data, "data_fingerprint": s.ds.fingerprint,
