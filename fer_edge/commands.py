@@ -41,8 +41,7 @@ def calibrate(**given):
 def export(**given):
     from .export import export as run
 
-    options.check("export", given)   # --model first: one line when it is missing
-    for path in run(**given):
+    for path in run(**given):   # validated there, before anything is loaded or written
         print(path)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..edge.fileio import atomic_path
+from ..edge.fileio import atomic_path, write_json
 
 FACES, VIDEOS, ERRORS, TASKS = "faces", "videos", "errors", "_tasks"
 
@@ -64,8 +64,7 @@ def write_part(out: Path, dataset: str, name: str, rows: list[dict], schema) -> 
 
 
 def mark_done(out: Path, task_id: str, counts: dict) -> None:
-    with atomic_path(out / TASKS / f"{task_id}.json") as tmp:
-        tmp.write_text(json.dumps(counts))
+    write_json(out / TASKS / f"{task_id}.json", counts)
 
 
 def done(out: Path) -> dict[str, dict]:
