@@ -212,7 +212,8 @@ def _train(name, kind, default, help, **kw) -> Opt:
 _DATA_HELP = "FER2013: a folder tree (train/val/test or Kaggle's train/test) or fer2013.csv"
 _VOTES_HELP = ("FER+ votes: a CSV keyed by path relative to the tree (default: ferplus.csv "
                "beside the tree), or Microsoft's fer2013new.csv (default: beside fer2013.csv)")
-AUGMENTS = ("none", "seed", "edge")       # training/augment.py's presets (a test keeps them equal)
+AUGMENTS = ("none", "seed", "edge", "strong")   # training/augment.py's presets (a test keeps
+                                                # them equal)
 DETECTORS = ("auto", "blazeface_dual", "blazeface_full", "blazeface", "haar_alt2", "haar")
 
 TRAIN = Command("train", "Train an architecture on FER2013 (Keras), keeping the best "
@@ -237,7 +238,8 @@ TRAIN = Command("train", "Train an architecture on FER2013 (Keras), keeping the 
     _train("warmup_epochs", int, 0, "linear warm-up epochs (cosine)", low=0),
     _train("weight_decay", float, 0.0, "decoupled weight decay (AdamW) when > 0", low=0),
     _train("augment", str, "seed", '"seed" (ImageDataGenerator-like), "edge" (stronger), '
-           '"none"', choices=AUGMENTS),
+           '"strong" (rotation 30, shift and zoom 0.2, brightness 0.2-1.2: the long FER+ '
+           'recipe\'s), "none"', choices=AUGMENTS),
     _train("erasing", float, 0.0, "random-erasing probability per image", low=0, high=1),
     _train("label_smoothing", float, 0.0, "label smoothing of the cross-entropy", low=0, high=1,
            high_open=True),
@@ -282,9 +284,10 @@ TRAIN = Command("train", "Train an architecture on FER2013 (Keras), keeping the 
            "(TensorFlow backend)"),
     _train("target", str, "fer2013", 'what the model learns: "fer2013" (FER2013\'s '
            'one-annotator labels), "ferplus" (the distribution of FER+\'s 10 crowd votes over '
-           'the 7 emotions; faces whose votes agree on no emotion are left out) or "mix" (both, '
-           'see --ferplus-weight); composes with --teacher', choices=("fer2013", "ferplus",
-                                                                      "mix")),
+           'the 7 emotions; faces whose votes agree on no emotion are left out), "ferplus8" '
+           '(the same over FER+\'s 8 emotions, contempt included: an 8-class model) or "mix" '
+           '(FER2013 labels and 7-class votes, see --ferplus-weight); composes with --teacher',
+           choices=("fer2013", "ferplus", "ferplus8", "mix")),
     _train("ferplus_weight", float, 0.5, "--target mix: the share of the vote distribution",
            low=0, high=1, low_open=True, high_open=True),
     _train("votes", "file", None, "the FER+ votes (default: ferplus.csv beside a folder tree, "
@@ -296,8 +299,13 @@ TRAIN = Command("train", "Train an architecture on FER2013 (Keras), keeping the 
     Opt("limit", int, low=1, help="use N images per split (smoke runs)"),
     Opt("resume", bool, default=False, help="continue the run in --out from its last finished "
         "epoch, with its own data and options; only --epochs, --early-stopping-patience, "
-        "--time-budget, --strategy, --logical-cpus and --verbose may differ from the run's"),
+        "--time-budget, --snapshot, --strategy, --logical-cpus and --verbose may differ from "
+        "the run's; --data may name another copy of the same data"),
     Opt("force", bool, default=False, help="delete an existing run in --out and start over"),
+    Opt("snapshot", "out", resume=True, help="after every epoch, copy what --resume needs "
+        "(config, state, last and best checkpoints, history, the SWA average: a few MB) into "
+        "this folder, e.g. one in a git repository to commit; --resume --snapshot DIR then "
+        "continues from it on any machine, --out being empty or behind it"),
     Opt("strategy", str, choices=("default", "mirrored", "multiworker"), resume=True,
         help='"default", "mirrored" (tf.distribute.MirroredStrategy over this machine\'s '
         'devices) or "multiworker" (several machines, the cluster from TF_CONFIG; see the '

@@ -9,17 +9,18 @@ counts in FER+'s column order (`COLUMNS`; all zero where FER+ has no votes for a
 
 From the votes this module derives what training and evaluation use:
 
-- `target_distribution`: the training target of `train --target ferplus` (label distribution,
-  Barsoum et al.'s cross-entropy scheme): votes of 1 dropped as outliers (as FER+'s own
-  reference code does), the remaining emotion votes normalised over our 7 classes. Faces whose
-  top vote (after that) is contempt, unknown or not-a-face carry no usable target: our models
-  have 7 outputs (the FER2013 classes every runtime, label file and card shares), so contempt
-  is not learned; an "unknown" face has no agreed emotion and an NF crop is not a face.
+- `target_distribution`: the training target of `train --target ferplus` / `ferplus8` (label
+  distribution, Barsoum et al.'s cross-entropy scheme): votes of 1 dropped as outliers (as FER+'s
+  own reference code does), the remaining emotion votes normalised over the model's classes:
+  FER2013's 7 (`ferplus`, the label set every 7-class runtime and card shares; faces whose top
+  vote is contempt carry no target) or FER+'s 8 (`ferplus8`, contempt learned, as published FER+
+  models do). Faces whose top vote (after that) is unknown or not-a-face carry no usable target:
+  an "unknown" face has no agreed emotion and an NF crop is not a face.
 - `majority`: the published FER+ "majority" benchmark protocol: votes of 1 dropped; a face
   counts when its top class holds more than half of the remaining votes (so a tie never
-  counts) and is one of the 8 emotions (unknown and NF majorities are left out). A 7-class
-  model can never answer contempt: those faces are scored as errors (16 of 3,152 on
-  PrivateTest), so its figures are comparable with 8-class results and never flattered.
+  counts) and is one of the 8 emotions (unknown and NF majorities are left out). It scores 8
+  emotions; a 7-class model can never answer contempt, so those faces are its errors (16 of
+  3,152 on PrivateTest) and its figures stay comparable with 8-class results, never flattered.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import FerEdgeError
-from .edge.preprocessing import LABELS
+from .edge.preprocessing import LABELS, LABELS8
 
 COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
            "contempt", "unknown", "NF")
@@ -41,8 +42,10 @@ TO_LABEL = {"neutral": "neutral", "happiness": "happy", "surprise": "surprise",
 _COL_OF_LABEL = np.array([COLUMNS.index(next(c for c, lab in TO_LABEL.items() if lab == name))
                           for name in LABELS])
 CONTEMPT = COLUMNS.index("contempt")
-# 8-class names for the majority benchmark: our 7 labels, then contempt.
-MAJORITY_LABELS = (*LABELS, "contempt")
+_COL_OF_LABEL8 = np.append(_COL_OF_LABEL, CONTEMPT)     # LABELS8 order -> FER+ column
+UNKNOWN = COLUMNS.index("unknown")
+# 8-class names for the majority benchmark: our 7 labels, then contempt (LABELS8).
+MAJORITY_LABELS = LABELS8
 
 TREE_VOTES_NAME = "ferplus.csv"        # beside a folder tree
 CSV_VOTES_NAME = "fer2013new.csv"      # beside the original fer2013.csv
@@ -162,12 +165,16 @@ def has_votes(votes: np.ndarray) -> np.ndarray:
     return np.asarray(votes).sum(1) > 0
 
 
-def target_distribution(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(targets (N, 7) in LABELS order, usable (N,) bool): see the module doc."""
+def target_distribution(votes: np.ndarray, classes: int = len(LABELS)
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """(targets (N, classes) in LABELS / LABELS8 order, usable (N,) bool): see the module doc."""
+    if classes not in (len(LABELS), len(LABELS8)):
+        raise ValueError(f"vote targets have 7 or 8 classes, not {classes}")
     v = _denoised(votes)
-    emo = v[:, _COL_OF_LABEL]
+    emo = v[:, _COL_OF_LABEL8[:classes]]
     top_emotion = emo.max(1)
-    others = v[:, CONTEMPT:].max(1)          # contempt, unknown, NF
+    # the columns the model does not learn: contempt (7 classes), unknown and NF
+    others = v[:, CONTEMPT if classes == len(LABELS) else UNKNOWN:].max(1)
     usable = (top_emotion > 0) & (top_emotion > others)
     total = emo.sum(1, keepdims=True)
     targets = np.divide(emo, total, out=np.zeros_like(emo), where=total > 0)
@@ -194,23 +201,25 @@ def agreement(votes: np.ndarray, pred: np.ndarray) -> float:
     keep = v.sum(1) > 0
     if not keep.any():
         return 0.0
-    chosen = v[np.arange(len(v)), _COL_OF_LABEL[np.asarray(pred)]]
+    chosen = v[np.arange(len(v)), _COL_OF_LABEL8[np.asarray(pred)]]
     return float((chosen[keep] / v[keep].sum(1)).mean())
 
 
 def majority_summary(votes: np.ndarray, scores: np.ndarray) -> dict:
-    """The FER+ majority benchmark of a 7-class model's scores: top-1 over the kept faces
-    (contempt faces count as errors), per-class accuracy over 8 classes, an 8x7 confusion
-    matrix (rows true in MAJORITY_LABELS, columns predicted in LABELS), and the mean vote
-    agreement over every face with votes."""
+    """The FER+ majority benchmark of a 7- or 8-class model's scores: top-1 over the kept faces
+    (a 7-class model's contempt faces count as errors), per-class accuracy over 8 classes, an
+    8 x classes confusion matrix (rows true in MAJORITY_LABELS, columns predicted in the model's
+    labels), and the mean vote agreement over every face with votes."""
     truth = majority(votes)
-    pred = np.asarray(scores).argmax(1)
+    scores = np.asarray(scores)
+    classes = scores.shape[1]
+    pred = scores.argmax(1)
     kept = truth >= 0
     t, p = truth[kept], pred[kept]
-    cm = np.zeros((len(MAJORITY_LABELS), len(LABELS)), np.int64)
+    cm = np.zeros((len(MAJORITY_LABELS), classes), np.int64)
     np.add.at(cm, (t, p), 1)
     support = cm.sum(1)
-    correct = np.array([cm[i, i] if i < len(LABELS) else 0 for i in range(len(MAJORITY_LABELS))])
+    correct = np.array([cm[i, i] if i < classes else 0 for i in range(len(MAJORITY_LABELS))])
     return {
         "n": int(kept.sum()),
         "top1": float(correct.sum() / max(kept.sum(), 1)),

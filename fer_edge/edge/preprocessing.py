@@ -11,6 +11,18 @@ import numpy as np
 # Canonical order = FER2013's own ids 0..6 (never alphabetical folder order).
 LABELS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 NUM_CLASSES = len(LABELS)
+# FER+'s eight emotions: FER2013's seven in the same order, then contempt (which FER2013's labels
+# lack), so the first seven outputs of an 8-class model mean what a 7-class model's do.
+LABELS8: tuple[str, ...] = (*LABELS, "contempt")
+
+
+def labels_for(classes: int) -> tuple[str, ...]:
+    """The label set of a model with `classes` outputs trained by fer-edge (7 or 8)."""
+    if classes == len(LABELS):
+        return LABELS
+    if classes == len(LABELS8):
+        return LABELS8
+    raise ValueError(f"fer-edge models have 7 or 8 outputs, not {classes}")
 IMG_SIZE = 48
 INPUT_SHAPE = (IMG_SIZE, IMG_SIZE, 1)
 COLOR_MODE = "grayscale"

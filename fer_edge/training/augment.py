@@ -15,11 +15,17 @@ import math
 
 import numpy as np
 
-# name -> (rotation degrees, shift fraction, zoom fraction, flip, brightness/contrast jitter)
+# name -> (rotation degrees, shift fraction, zoom fraction, flip, brightness/contrast jitter,
+# and optionally a brightness gain range)
 PRESETS = {
     "none": None,
     "seed": dict(rotation=10.0, shift=0.1, zoom=0.1, flip=True, jitter=0.0),
     "edge": dict(rotation=15.0, shift=0.1, zoom=0.15, flip=True, jitter=0.2),
+    # The long FER+ recipe's: ImageDataGenerator's rotation 30, shifts and zoom 0.2, flip and
+    # brightness_range (0.2, 1.2) (every pixel times one gain per image). Its shear_range 0.2 is
+    # in degrees there, too small to matter, so no shear is drawn.
+    "strong": dict(rotation=30.0, shift=0.2, zoom=0.2, flip=True, jitter=0.0,
+                   brightness=(0.2, 1.2)),
 }
 
 
@@ -74,6 +80,9 @@ def warp(images: np.ndarray, p: dict, rng: np.random.Generator) -> np.ndarray:
         bias = rng.uniform(-p["jitter"], p["jitter"], (n, 1, 1, 1)) * 64.0
         mean = out.mean(axis=(1, 2, 3), keepdims=True)
         out = np.clip((out - mean) * gain + mean + bias, 0.0, 255.0)
+    if p.get("brightness"):   # drawn only by the presets that have it: the others' draws stay
+        gain = rng.uniform(*p["brightness"], (n, 1, 1, 1))
+        out = np.clip(out * gain, 0.0, 255.0)
     return out.astype(np.float32)
 
 

@@ -76,9 +76,10 @@ class EpochState(keras.callbacks.Callback):
     """last.keras + state.json after every epoch, so --resume continues from here."""
 
     def __init__(self, run: RunFolder, state: dict, early: ResumableEarlyStopping | None,
-                 watch: str = "val_accuracy"):
+                 watch: str = "val_accuracy", snapshot=None):
         super().__init__()
         self.run, self.state, self.early, self.watch = run, state, early, watch
+        self.snapshot = snapshot
         self.best = state.get("best_val_accuracy", -np.inf)
         self.started = time.time()
 
@@ -92,6 +93,8 @@ class EpochState(keras.callbacks.Callback):
                           early_stopping_wait=getattr(self.early, "wait", 0))
         self.started = time.time()
         self.run.write_state(self.state)
+        if self.snapshot:
+            self.run.snapshot(self.snapshot)
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -128,7 +131,8 @@ def tensorboard(run: RunFolder) -> list:
     return [keras.callbacks.TensorBoard(log_dir=str(run / "logs"))]
 
 
-def make(run: RunFolder, opts: dict, state: dict, resume: bool, test=None) -> list:
+def make(run: RunFolder, opts: dict, state: dict, resume: bool, test=None,
+         snapshot=None) -> list:
     """The callbacks of one fit, in the order their effects must happen."""
     from . import swa
 
@@ -150,7 +154,7 @@ def make(run: RunFolder, opts: dict, state: dict, resume: bool, test=None) -> li
         # before EpochState, so state.json never records an epoch the average has not seen
         *([swa.callback(run.path, int(opts["swa_start"]), state.get("epoch", 0))]
           if opts.get("swa_start") else []),
-        EpochState(run, state, early, watch),
+        EpochState(run, state, early, watch, snapshot),
     ]
     if opts["schedule"] == "decay":  # a schedule owns the lr otherwise
         cbs.append(keras.callbacks.ReduceLROnPlateau(

@@ -26,17 +26,20 @@ def teacher_paths(value) -> list[str]:
     return [str(p).strip() for p in split_commas(value) if str(p).strip()]
 
 
-def load_teachers(paths: list[str]):
-    """The teacher models, frozen; each must map a 48x48x1 face to the 7 emotion scores."""
+def load_teachers(paths: list[str], classes: int | None = None):
+    """The teacher models, frozen; each must map a 48x48x1 face to the student's `classes`
+    emotion scores (7 or 8; None: 7)."""
     from ..edge.preprocessing import INPUT_SHAPE, NUM_CLASSES
     from .keras_io import load_keras
 
+    classes = classes or NUM_CLASSES
     models = []
     for p in paths:
         m = load_keras(p)
-        if tuple(m.input_shape[1:]) != INPUT_SHAPE or m.output_shape[-1] != NUM_CLASSES:
+        if tuple(m.input_shape[1:]) != INPUT_SHAPE or m.output_shape[-1] != classes:
             raise FerEdgeError(f"--teacher {p}: takes {m.input_shape} and gives "
-                               f"{m.output_shape}, not a fer-edge emotion model")
+                               f"{m.output_shape}, not a fer-edge emotion model of "
+                               f"{classes} classes")
         m.trainable = False
         models.append(m)
     return models
@@ -76,7 +79,10 @@ def teachers_of(opts: dict):
     paths = teacher_paths(opts.get("teacher"))
     if not paths:
         return None
-    return Teachers(load_teachers(paths), opts["temperature"], opts["teacher_flip"])
+    from .recipe import classes
+
+    return Teachers(load_teachers(paths, classes(opts)), opts["temperature"],
+                    opts["teacher_flip"])
 
 
 def ensemble_rows(probs: dict, labels: dict) -> list[dict]:

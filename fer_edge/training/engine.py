@@ -103,6 +103,14 @@ def predict(model, x_u8: np.ndarray, batch_size: int = 256) -> np.ndarray:
     return KerasPredictor(model)(x_u8, batch_size)
 
 
+def fer2013_answers(scores: np.ndarray) -> np.ndarray:
+    """A model's answers in FER2013's 7 labels: an 8-class model's argmax over the seven that
+    FER2013 has (its labels never say contempt, so scoring it there asks which of the seven)."""
+    from ..edge.preprocessing import NUM_CLASSES
+
+    return np.asarray(scores)[:, :NUM_CLASSES].argmax(1)
+
+
 def write_split_reports(model, ds: fdata.Dataset, run: Path, tag: str = "") -> dict:
     """Confusion matrices (PNG), classification reports and metrics for every split; `tag`
     prefixes the file names (e.g. "swa_")."""
@@ -113,7 +121,7 @@ def write_split_reports(model, ds: fdata.Dataset, run: Path, tag: str = "") -> d
         if not len(split):
             continue
         scores = predict(model, split.x)
-        pred = scores.argmax(1)
+        pred = fer2013_answers(scores)
         m = report.summary(split.y, pred)
         if split.votes is not None:
             from .. import votes
@@ -151,18 +159,24 @@ def prepare(given: options.Config, overrides: dict) -> Session:
         raise FerEdgeError("--resume continues a run and --force starts it over: pass one")
     arch = given.arch or options.DEFAULT_ARCH
     run = RunFolder(given.out or f"runs/{arch}")
+    saved = None
     if given.resume:
+        if given.snapshot and run.restore(RunFolder(given.snapshot)):
+            print(f"fer-edge: --resume: {run} takes epoch {run.epochs_done} from the snapshot "
+                  f"in {given.snapshot}", file=sys.stderr)
         if not run.resumable():
             raise FerEdgeError(f"nothing to resume in {run} (no state.json / last.keras)")
         saved = run.config
         opts = recipe.resume_options(saved["options"], {**overrides, "arch": given.arch})
-        for name, now, then in (("data", given.data, saved["data"]),
-                                ("limit", given.limit, saved.get("limit"))):
-            if now is not None and str(now) != str(then):
-                raise FerEdgeError(f"--{name} is {then!r} in this run; --resume takes it from "
-                                   f"the run folder (leave --{name} out)")
-        data, limit, state = saved["data"], saved.get("limit"), run.state
+        if given.limit is not None and given.limit != saved.get("limit"):
+            raise FerEdgeError(f"--limit is {saved.get('limit')!r} in this run; --resume takes "
+                               f"it from the run folder (leave --limit out)")
+        _votes_beside_data(opts, given.data is not None)
+        data, limit, state = given.data or saved["data"], saved.get("limit"), run.state
     else:
+        if given.snapshot and RunFolder(given.snapshot).holds_anything() and not given.force:
+            raise FerEdgeError(f"--snapshot {given.snapshot} already holds a snapshot; pass "
+                               f"--resume to continue its run or --force to start over")
         if given.data is None:
             raise FerEdgeError("no data given: pass --data DIR (a FER2013 folder tree or "
                                "fer2013.csv)")
@@ -173,7 +187,10 @@ def prepare(given: options.Config, overrides: dict) -> Session:
                     votes=opts.get("votes"))
     for note in ds.notes:
         print(f"fer-edge: {note}", file=sys.stderr)
-    _check_votes(ds, opts, data)
+    if saved is not None and ds.fingerprint != saved["data_fingerprint"]:
+        raise FerEdgeError(f"{data} is not the data of the run in {run} (its fingerprint "
+                           f"differs from config.json's); --resume needs the same images")
+    _check_votes(ds, opts, data, saved)
     if not len(ds.split("train")) or not len(ds.split("val")):
         raise FerEdgeError(f"{data}: train and val splits must not be empty")
     if opts.get("track_test") and not len(ds.split("test")):
@@ -192,9 +209,18 @@ def prepare(given: options.Config, overrides: dict) -> Session:
     return Session(run, opts, given, str(data), ds, state, strategy, int(verbose))
 
 
-def _check_votes(ds: fdata.Dataset, opts: dict, data) -> None:
+def _votes_beside_data(opts: dict, moved: bool) -> None:
+    """A resumed run on other machine (or another copy of its data) reads the votes beside
+    the data when the run's votes file is not there; _check_votes then compares their sha256
+    with the run's."""
+    if opts.get("votes") and (moved or not Path(opts["votes"]).is_file()):
+        opts["votes"] = None
+
+
+def _check_votes(ds: fdata.Dataset, opts: dict, data, saved: dict | None = None) -> None:
     """--target ferplus/mix and --select ferplus need FER+ votes; records the votes file's
-    sha256 in the options (config.json) when the run uses them."""
+    sha256 in the options (config.json) when the run uses them; a resumed run's must be the
+    same votes."""
     uses = opts.get("target", "fer2013") != "fer2013" or recipe.selection(opts) == "ferplus"
     if not uses:
         return
@@ -207,8 +233,13 @@ def _check_votes(ds: fdata.Dataset, opts: dict, data) -> None:
 
     if not (votes.majority(ds.split("val").votes) >= 0).any():
         raise FerEdgeError(f"{ds.votes_path}: no val face has a FER+ majority to select on")
+    digest = ds.votes_sha256 or sha256(ds.votes_path)
+    then = (saved or {}).get("options", {}).get("votes_sha256")
+    if then and digest != then:
+        raise FerEdgeError(f"{ds.votes_path} are not the FER+ votes of this run (sha256 "
+                           f"differs from config.json's); pass --votes with the run's file")
     opts["votes"] = ds.votes_path
-    opts["votes_sha256"] = ds.votes_sha256 or sha256(ds.votes_path)
+    opts["votes_sha256"] = digest
 
 
 def _multiworker_run(run: RunFolder, opts: dict, given: options.Config) -> RunFolder:
@@ -243,7 +274,7 @@ def build(s: Session):
             if isinstance(schedule, optim.WarmupCosine):  # --epochs may have changed the length
                 schedule.total_steps = optim.cosine_epochs(s.opts) * steps
             return model
-        model = archs.build(s.opts["arch"])
+        model = archs.build(s.opts["arch"], recipe.classes(s.opts))
         if s.opts["init"]:
             model = _warm_start(model, s.opts["init"], s.opts)
         if s.opts.get("qat"):   # its ranges are measured when each epoch begins (fit)
@@ -277,8 +308,9 @@ def fit(s: Session, model) -> tuple[Any, float]:
     initial_epoch = s.state.get("epoch", 0)
     train_ds = TrainStream(s.ds.split("train"), s.opts, distill.teachers_of(s.opts),
                            epoch=initial_epoch)
-    val = eval_arrays(s.ds.split("val"))
-    test = eval_arrays(s.ds.split("test")) if s.opts.get("track_test") else None
+    classes = recipe.classes(s.opts)
+    val = eval_arrays(s.ds.split("val"), classes)
+    test = eval_arrays(s.ds.split("test"), classes) if s.opts.get("track_test") else None
     extra = []
     if recipe.selection(s.opts) == "ferplus":   # first: the callbacks after it read its value
         from .callbacks import FerPlusVal
@@ -296,14 +328,15 @@ def fit(s: Session, model) -> tuple[Any, float]:
 
         multiworker.fit(model, s.strategy, train_ds, val, test, s.opts["epochs"],
                         initial_epoch,
-                        extra + callbacks.make(s.run, s.opts, s.state, s.given.resume),
+                        extra + callbacks.make(s.run, s.opts, s.state, s.given.resume,
+                                               snapshot=s.given.snapshot),
                         s.verbose, s.opts["label_smoothing"])
     elif initial_epoch < s.opts["epochs"]:
         model.fit(train_ds, validation_data=val, validation_batch_size=EVAL_BATCH,
                   epochs=s.opts["epochs"], initial_epoch=initial_epoch, verbose=s.verbose,
                   shuffle=False,  # the stream shuffles itself, per epoch (pipeline.py)
                   callbacks=extra + callbacks.make(s.run, s.opts, s.state, s.given.resume,
-                                                   test))
+                                                   test, s.given.snapshot))
     return train_ds, time.time() - t0
 
 
@@ -357,14 +390,15 @@ def report_done(s: Session, metrics: dict) -> None:
 
 def train(data=None, arch: str | None = None, out: str | None = None, resume: bool = False,
           force: bool = False, limit: int | None = None, strategy: str | None = None,
-          logical_cpus: int | None = None, verbose="auto", **overrides) -> dict:
+          logical_cpus: int | None = None, verbose="auto", snapshot: str | None = None,
+          **overrides) -> dict:
     """Train `arch` on FER2013 at `data` (or continue the run in `out` with `resume`); returns
     the metrics (also written to OUT/metrics.json). Unset options (None) take the
     architecture's recipe, then their base default (options.TRAIN_BASE)."""
     given = options.check("train", {"data": data, "arch": arch, "out": out, "resume": resume,
                                    "force": force, "limit": limit, "strategy": strategy,
                                    "logical_cpus": logical_cpus, "verbose": verbose,
-                                   **overrides})
+                                   "snapshot": snapshot, **overrides})
     s = prepare(given, {k: given[k] for k in overrides})
     model = build(s)
     train_ds, seconds = fit(s, model)

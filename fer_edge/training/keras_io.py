@@ -49,8 +49,9 @@ class KerasPredictor:
     def __call__(self, faces_u8, batch_size: int = 256):
         import numpy as np
 
-        from ..edge.preprocessing import NUM_CLASSES, batch_to_float
+        from ..edge.preprocessing import batch_to_float
 
         out = [np.asarray(self._call(batch_to_float(faces_u8[i:i + batch_size])))
                for i in range(0, len(faces_u8), batch_size)]
-        return np.concatenate(out) if out else np.zeros((0, NUM_CLASSES), np.float32)
+        return np.concatenate(out) if out else np.zeros((0, self.model.output_shape[-1]),
+                                                        np.float32)

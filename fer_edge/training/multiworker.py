@@ -160,7 +160,7 @@ def _as_tf_data(stream):
     distributes: every worker computes the same (seeded) batches and keeps its share of each."""
     import tensorflow as tf
 
-    from ..edge.preprocessing import INPUT_SHAPE, NUM_CLASSES
+    from ..edge.preprocessing import INPUT_SHAPE
 
     def batches():
         for i in range(len(stream)):
@@ -168,7 +168,8 @@ def _as_tf_data(stream):
         stream.on_epoch_end()   # the next pass is the next epoch's order and draws
 
     signature = (tf.TensorSpec((None, *INPUT_SHAPE), tf.float32),
-                 tf.TensorSpec((None, NUM_CLASSES), tf.float32), tf.TensorSpec((None,), tf.float32))
+                 tf.TensorSpec((None, stream.targets.shape[1]), tf.float32),
+                 tf.TensorSpec((None,), tf.float32))
     # unbatched and batched again, so the strategy splits each global batch between workers
     ds = tf.data.Dataset.from_generator(batches, output_signature=signature)
     ds = ds.unbatch().batch(stream.batch_size)

@@ -25,11 +25,11 @@ WORKERS = max(2, min(8, os.cpu_count() or 2))
 EVAL_BATCH = 256
 
 
-def class_weights(y: np.ndarray, mode: str) -> np.ndarray:
-    counts = np.bincount(y, minlength=NUM_CLASSES).astype(float)
+def class_weights(y: np.ndarray, mode: str, classes: int = NUM_CLASSES) -> np.ndarray:
+    counts = np.bincount(y, minlength=classes).astype(float)
     if mode == "none":
-        return np.ones(NUM_CLASSES)
-    w = counts.sum() / (NUM_CLASSES * np.maximum(counts, 1))
+        return np.ones(classes)
+    w = counts.sum() / (classes * np.maximum(counts, 1))
     if mode == "sqrt":
         w = np.sqrt(w)
     elif mode != "balanced":
@@ -37,21 +37,28 @@ def class_weights(y: np.ndarray, mode: str) -> np.ndarray:
     return w / (w * counts).sum() * counts.sum()  # mean weight over the data = 1
 
 
+def onehot(y: np.ndarray, classes: int = NUM_CLASSES) -> np.ndarray:
+    """FER2013 labels as (N, classes) one-hot rows (an 8-class model's contempt column 0)."""
+    return np.eye(classes, dtype=np.float32)[:NUM_CLASSES][y]
+
+
 def training_targets(split, opts: dict):
-    """(the faces to train on, their target distributions (N, 7)) for --target: FER2013's
-    one-hot labels; the FER+ vote distribution over the faces with a usable one (votes.py); or
-    (1 - ferplus_weight) * labels + ferplus_weight * votes (faces without usable votes keep
-    their label)."""
-    onehot = np.eye(NUM_CLASSES, dtype=np.float32)[split.y]
+    """(the faces to train on, their target distributions (N, classes)) for --target: FER2013's
+    one-hot labels; the FER+ vote distribution over 7 (ferplus) or 8 (ferplus8) emotions, over
+    the faces with a usable one (votes.py); or (1 - ferplus_weight) * labels + ferplus_weight *
+    votes (faces without usable votes keep their label)."""
+    from .recipe import classes
+
+    n = classes(opts)
     if opts.get("target", "fer2013") == "fer2013":
-        return split, onehot
+        return split, onehot(split.y, n)
     from .. import votes
 
-    dist, usable = votes.target_distribution(split.votes)
-    if opts["target"] == "ferplus":
+    dist, usable = votes.target_distribution(split.votes, n)
+    if opts["target"] in ("ferplus", "ferplus8"):
         return split.subset(np.flatnonzero(usable)), dist[usable]
     w = float(opts["ferplus_weight"]) * usable[:, None]
-    return split, ((1 - w) * onehot + w * dist).astype(np.float32)
+    return split, ((1 - w) * onehot(split.y, n) + w * dist).astype(np.float32)
 
 
 class TrainStream(keras.utils.PyDataset):
@@ -64,7 +71,8 @@ class TrainStream(keras.utils.PyDataset):
         split, self.targets = training_targets(split, opts)
         self.faces = split.x
         top = self.targets.argmax(1)   # class weights follow the targets' top emotion
-        self.weights = np.asarray(class_weights(top, opts["class_weight"]), np.float32)[top]
+        self.weights = np.asarray(class_weights(top, opts["class_weight"],
+                                                self.targets.shape[1]), np.float32)[top]
         self.batch_size, self.seed = int(opts["batch_size"]), int(opts["seed"])
         self.augment = augment.make(opts["augment"], float(opts["erasing"]))
         self.teachers = teachers
@@ -104,7 +112,8 @@ class TrainStream(keras.utils.PyDataset):
             yield self.faces_of(i)[0]
 
 
-def eval_arrays(split) -> tuple[np.ndarray, np.ndarray]:
-    """(faces as model inputs, one-hot labels) of a split, for validation and the test curve."""
+def eval_arrays(split, classes: int = NUM_CLASSES) -> tuple[np.ndarray, np.ndarray]:
+    """(faces as model inputs, one-hot FER2013 labels) of a split, for validation and the test
+    curve."""
     x = batch_to_float(split.x) if len(split) else np.zeros((0, 48, 48, 1), np.float32)
-    return x, np.eye(NUM_CLASSES, dtype=np.float32)[split.y]
+    return x, onehot(split.y, classes)

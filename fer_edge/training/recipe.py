@@ -37,6 +37,13 @@ def train_options(arch: str, given: dict) -> Config:
     return opts
 
 
+def classes(opts: dict) -> int:
+    """The model's outputs: FER+'s 8 emotions for --target ferplus8, else FER2013's 7."""
+    from ..edge.preprocessing import LABELS, LABELS8
+
+    return len(LABELS8) if opts.get("target") == "ferplus8" else len(LABELS)
+
+
 def selection(opts: dict) -> str:
     """What picks checkpoints on val: "fer2013" (FER2013 labels) or "ferplus" (the FER+
     majority benchmark)."""

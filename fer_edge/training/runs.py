@@ -111,6 +111,43 @@ class RunFolder:
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
 
+    def resume_files(self) -> list[Path]:
+        """What --resume reads (and best.keras, the checkpoint so far): a snapshot's files."""
+        names = (self.CONFIG, self.STATE, self.LAST, self.BEST, self.HISTORY)
+        return [self.path / n for n in names if (self.path / n).is_file()] + \
+            sorted(self.path.glob("swa_*.npz"))
+
+    def snapshot(self, dest: str | os.PathLike) -> None:
+        """Copy what --resume needs into `dest`, replacing it whole (built beside it, then
+        renamed over it), so a kill leaves the previous epoch's snapshot or this one, never a
+        mixture. A snapshot in a repository carries a long training to another machine."""
+        dest = Path(dest)
+        new, old = dest.with_name(f".{dest.name}.new"), dest.with_name(f".{dest.name}.old")
+        for stale in (new, old):
+            shutil.rmtree(stale, ignore_errors=True)
+        new.mkdir(parents=True)
+        for f in self.resume_files():
+            shutil.copy2(f, new / f.name)
+        if dest.exists():
+            os.replace(dest, old)
+        os.replace(new, dest)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def restore(self, snapshot: "RunFolder") -> bool:
+        """Take the snapshot's state when it is further on than this folder's (a fresh machine:
+        this folder is empty); True when it was taken."""
+        if not snapshot.resumable():
+            raise FerEdgeError(f"--snapshot {snapshot}: nothing to resume there (no state.json / "
+                               f"last.keras)")
+        if self.resumable() and self.epochs_done >= snapshot.epochs_done:
+            return False
+        self.path.mkdir(parents=True, exist_ok=True)
+        for stale in self.path.glob("swa_*.npz"):
+            stale.unlink()
+        for f in snapshot.resume_files():
+            shutil.copy2(f, self.path / f.name)
+        return True
+
     def write_config(self, config: dict) -> None:
         write_json(self.path / self.CONFIG, config)
 
