@@ -15,7 +15,8 @@ import numpy as np
 from fer_edge import __version__, defaults
 from fer_edge.edge import tflite_meta
 from fer_edge.errors import FerEdgeError
-from fer_edge.edge.preprocessing import COLOR_MODE, IMG_SIZE, LABELS, NORMALIZATION, batch_to_float
+from fer_edge.edge.preprocessing import (COLOR_MODE, IMG_SIZE, NORMALIZATION, batch_to_float,
+                                         labels_for)
 
 
 def _quant_params(buf: bytes) -> dict:
@@ -80,7 +81,7 @@ def convert(model, mode: str, calib_images: np.ndarray | None = None, extra: dic
             conv.inference_input_type = tf.int8
             conv.inference_output_type = tf.int8
         buf = conv.convert()
-    record = {"labels": list(LABELS), "input_size": [IMG_SIZE, IMG_SIZE], "color_mode": COLOR_MODE,
+    record = {"labels": list(labels_for(model.output_shape[-1])), "input_size": [IMG_SIZE, IMG_SIZE], "color_mode": COLOR_MODE,
               "normalization": NORMALIZATION, "quantize": mode, "arch": model.name,
               "fer_edge_version": __version__, "tensors": _quant_params(buf), **(extra or {})}
     from .metadata import add as add_standard_metadata

@@ -15,10 +15,11 @@ from .errors import FerEdgeError
 from .edge.preprocessing import LABELS
 from .edge.outputs import print_summary, summary_rows
 
-# One colour per emotion, the same in every picture.
+# One colour per emotion, the same in every picture and on serve's live page (a test keeps
+# fer_edge/serve/assets/index.html's COLOURS equal to these).
 EMOTION_COLOURS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd",
                    "happy": "#2ca02c", "sad": "#1f77b4", "surprise": "#ff7f0e",
-                   "neutral": "#7f7f7f"}
+                   "neutral": "#7f7f7f", "contempt": "#e377c2"}
 
 
 def read_records(path) -> list[dict]:

@@ -43,6 +43,13 @@ ALIASES: dict[str, str] = {
 }
 
 
+def fer2013_answers(scores: np.ndarray) -> np.ndarray:
+    """A model's answers in FER2013's 7 labels, from scores in LABELS (or LABELS8) order: an
+    8-class model's argmax over the seven that FER2013 has (its labels never say contempt, so
+    scoring it there asks which of the seven)."""
+    return np.asarray(scores)[:, :NUM_CLASSES].argmax(1)
+
+
 def canonical_label(name: str) -> str | None:
     """Map a folder/class name to its canonical label, or None when it is not an emotion."""
     return ALIASES.get(name.strip().lower())

@@ -1,7 +1,8 @@
 """Run a fer-edge `.tflite` on the LiteRT interpreter (ai-edge-litert): no TensorFlow.
 
 `EmotionModel` reads the model's embedded record (labels, input, quantization), checks that the
-model is a 48x48x1 -> 7-class emotion model, and classifies uint8 face crops in batches, doing the
+model is a 48x48x1 emotion model with as many outputs as labels (FER2013's 7, FER+'s 8, or a
+foreign set given with --labels), and classifies uint8 face crops in batches, doing the
 int8 (de)quantization itself.
 """
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from . import tflite_meta
 from ..errors import FerEdgeError
-from .preprocessing import INPUT_SHAPE, LABELS, batch_to_float
+from .preprocessing import INPUT_SHAPE, LABELS, LABELS8, batch_to_float
 
 
 def _load_bytes(path: Path) -> bytes:
@@ -84,7 +85,7 @@ class EmotionModel:
         return (y.astype(np.float32) - zero) * scale
 
     def predict(self, faces_u8: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """Scores (N, 7) in label order for uint8 (N, 48, 48) faces."""
+        """Scores (N, labels) in the model's label order for uint8 (N, 48, 48) faces."""
         faces_u8 = np.asarray(faces_u8)
         out = np.zeros((len(faces_u8), len(self.labels)), np.float32)
         for i in range(0, len(faces_u8), batch_size):
@@ -97,11 +98,12 @@ class EmotionModel:
         return out
 
     def canonical_scores(self, scores: np.ndarray) -> np.ndarray:
-        """Scores re-ordered into fer-edge's label order (for foreign label orders)."""
-        if self.labels == list(LABELS):
+        """Scores re-ordered into fer-edge's label order, LABELS, then contempt when the model
+        has it (LABELS8), for foreign label orders."""
+        if self.labels in (list(LABELS), list(LABELS8)):
             return scores
         from .preprocessing import canonical_label
 
-        order = [self.labels.index(next(l for l in self.labels if canonical_label(l) == lab))
-                 for lab in LABELS]
-        return scores[:, order]
+        names = [canonical_label(lab) or lab.strip().lower() for lab in self.labels]
+        wanted = LABELS8 if "contempt" in names else LABELS
+        return scores[:, [names.index(lab) for lab in wanted]]

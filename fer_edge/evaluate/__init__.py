@@ -16,7 +16,7 @@ from .. import options, data as fdata, defaults
 from ..errors import FerEdgeError
 from ..machine import host
 from ..edge.fileio import check_writable, write_json, write_text
-from ..edge.preprocessing import LABELS, batch_to_float, flip_tta
+from ..edge.preprocessing import LABELS, batch_to_float, fer2013_answers, flip_tta, labels_for
 
 
 class _KerasVariant:
@@ -182,7 +182,7 @@ def _score(variant, path: Path, sp, threads, latency_runs: int) -> tuple[dict, n
     t = time.perf_counter()
     scores = variant.predict(sp.x)
     batch_s = time.perf_counter() - t
-    pred = scores.argmax(1)
+    pred = fer2013_answers(scores)
     ferplus = {} if sp.votes is None else {"ferplus": votes.majority_summary(sp.votes, scores)}
     return {"model": str(path), "kind": variant.kind, "tta": isinstance(variant, _FlipTTA),
             "size_bytes": path.stat().st_size, "params": variant.params,
@@ -244,12 +244,17 @@ def ferplus_markdown(result: dict, shorts: list[str]) -> list[str]:
     from ..votes import MAJORITY_LABELS
 
     first = result["variants"][0]["ferplus"]
+    widths = {len(r["ferplus"]["confusion_matrix"][0]) for r in result["variants"]}
+    seven = ("These models answer FER2013's 7 classes, so the contempt faces "
+             f"({first['support']['contempt']} here) count as errors." if widths == {7} else
+             "8-class models answer all 8; the 7-class ones' contempt faces "
+             f"({first['support']['contempt']} here) count as their errors." if 7 in widths else
+             "These models answer all 8 emotions.")
     lines = ["", f"## FER+ majority benchmark ({first['n']} of {result['n']} faces)", "",
              f"Votes: `{result.get('votes')}`. FER+'s published protocol: votes of 1 dropped; a "
              "face counts when one emotion holds more than half of the remaining votes and is "
-             "one of FER+'s 8 emotions (unknown and not-a-face majorities are left out). These "
-             "models answer FER2013's 7 classes, so the contempt faces "
-             f"({first['support']['contempt']} here) count as errors. Vote agreement: the mean "
+             "one of FER+'s 8 emotions (unknown and not-a-face majorities are left out). "
+             f"{seven} Vote agreement: the mean "
              f"share of a face's 10 annotators who chose the model's answer, over the "
              f"{first['n_with_votes']} faces with votes.", "",
              "| model | kind | FER+ majority top-1 | vote agreement | "
@@ -261,9 +266,10 @@ def ferplus_markdown(result: dict, shorts: list[str]) -> list[str]:
                      + " | ".join(f"{f['per_class_accuracy'][lab]:.2%}"
                                   for lab in MAJORITY_LABELS) + " |")
     for r, short in zip(result["variants"], shorts):
+        predicted = labels_for(len(r["ferplus"]["confusion_matrix"][0]))
         lines += ["", f"### FER+ confusion: {_variant_name(r, short)} (rows the majority, "
                   "columns predicted)", "",
-                  "| | " + " | ".join(LABELS) + " |", "|---|" + "---:|" * len(LABELS)]
+                  "| | " + " | ".join(predicted) + " |", "|---|" + "---:|" * len(predicted)]
         for lab, row in zip(MAJORITY_LABELS, r["ferplus"]["confusion_matrix"]):
             lines.append(f"| **{lab}** | " + " | ".join(str(v) for v in row) + " |")
     return lines

@@ -26,7 +26,7 @@ from . import archs, distill, recipe
 from .backend import check_backend, device, strategy_for, versions
 from ..errors import FerEdgeError
 from ..edge.fileio import sha256, write_text
-from ..edge.preprocessing import batch_to_float
+from ..edge.preprocessing import batch_to_float, fer2013_answers
 from .runs import RunFolder
 
 
@@ -101,14 +101,6 @@ def predict(model, x_u8: np.ndarray, batch_size: int = 256) -> np.ndarray:
     from .keras_io import KerasPredictor
 
     return KerasPredictor(model)(x_u8, batch_size)
-
-
-def fer2013_answers(scores: np.ndarray) -> np.ndarray:
-    """A model's answers in FER2013's 7 labels: an 8-class model's argmax over the seven that
-    FER2013 has (its labels never say contempt, so scoring it there asks which of the seven)."""
-    from ..edge.preprocessing import NUM_CLASSES
-
-    return np.asarray(scores)[:, :NUM_CLASSES].argmax(1)
 
 
 def write_split_reports(model, ds: fdata.Dataset, run: Path, tag: str = "") -> dict:
