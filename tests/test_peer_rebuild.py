@@ -1,7 +1,9 @@
 """benchmarks/akhtar_peer.py, which the README's second peer row rests on: its reader of
 torch.save's legacy format gives back the arrays written, and its Keras rebuild of the peer's
 network computes what the PyTorch module computes (reflection padding, NCHW flattening), checked
-here against a plain numpy forward pass of that module on random weights."""
+here against a plain numpy forward pass of that module on random weights; and
+benchmarks/vicksam_peer.py, which loads a Keras 2 .h5 into its rebuilt network by topology and
+reorders FER+'s outputs into fer-edge's labels."""
 
 import pickle
 import sys
@@ -162,3 +164,71 @@ def test_the_keras_rebuild_computes_what_the_pytorch_module_does():
     # the (C, H, W) flattening matters: without the reorder the answers differ
     assert np.abs(expected - _numpy_forward(
         {**state, "linear.0.weight": state["linear.0.weight"][:, ::-1].copy()}, faces)).max() > 1e-3
+
+
+def _write_keras2_h5(path: Path, arrays: list[list[np.ndarray]], kinds: list[str]) -> None:
+    """An .h5 in Keras 2's layout (model_config + model_weights/<layer>/<layer>/<w>:0), as the
+    vicksam/fer-model repository stores its models, with the given weights per layer."""
+    import json
+
+    import h5py
+
+    names = {"SeparableConv2D": ("depthwise_kernel", "pointwise_kernel", "bias"),
+             "BatchNormalization": ("gamma", "beta", "moving_mean", "moving_variance")}
+    layers = [{"class_name": "InputLayer", "config": {"name": "in"}}]
+    with h5py.File(path, "w") as f:
+        group = f.create_group("model_weights")
+        for i, (kind, ws) in enumerate(zip(kinds, arrays)):
+            name = f"layer_{i}"
+            layers.append({"class_name": kind, "config": {"name": name}})
+            inner = group.create_group(name).create_group(name)
+            for wname, w in zip(names[kind], ws):
+                inner.create_dataset(f"{wname}:0", data=w)
+            if kind == "BatchNormalization":   # a weightless layer between, as in the file
+                layers.append({"class_name": "LeakyReLU", "config": {"name": f"act_{i}"}})
+        f.attrs["model_config"] = json.dumps({"class_name": "Sequential",
+                                              "config": {"layers": layers}})
+
+
+def test_vicksam_rebuild_loads_keras2_weights_by_topology(tmp_path):
+    import vicksam_peer
+
+    from fer_edge.edge.preprocessing import LABELS8
+
+    rng = np.random.default_rng(0)
+    # weights of the right shapes, drawn at random, written in Keras 2's layout
+    import keras
+
+    from keras import layers
+
+    x_in = keras.Input((48, 48, 1))
+    x = x_in
+    for width in vicksam_peer.WIDTHS:
+        x = layers.SeparableConv2D(width, 3, padding="same")(x)
+        x = layers.BatchNormalization()(x)
+    x = layers.SeparableConv2D(8, 1, padding="same")(x)
+    probe = keras.Model(x_in, x)
+    kinds, arrays = [], []
+    for layer in probe.layers:
+        if not layer.weights:
+            continue
+        kinds.append(type(layer).__name__)
+        ws = [rng.normal(0, 0.3, w.shape).astype(np.float32) for w in layer.get_weights()]
+        if kinds[-1] == "BatchNormalization":
+            ws[3] = np.abs(ws[3]) + 0.5                     # a variance
+        arrays.append(ws)
+    _write_keras2_h5(tmp_path / "m.h5", arrays, kinds)
+    model = vicksam_peer.keras_model(tmp_path / "m.h5")
+    loaded = [layer.get_weights() for layer in model.layers if layer.weights]
+    assert len(loaded) == len(arrays) == 19          # 10 separable convolutions, 9 BatchNorms
+    for mine, theirs in zip(loaded, arrays):
+        for a, b in zip(mine, theirs):
+            np.testing.assert_array_equal(a, b)
+    # the edge wrapper takes grey levels and answers in LABELS8 order
+    faces = rng.uniform(0, 255, (4, 48, 48, 1)).astype(np.float32)
+    raw = np.asarray(model(faces / 255.0))
+    edge = np.asarray(vicksam_peer.edge_model(tmp_path / "m.h5",
+                                              vicksam_peer.FERPLUS_ORDER)(faces))
+    for k, lab in enumerate(LABELS8):
+        np.testing.assert_allclose(edge[:, k], raw[:, vicksam_peer.FERPLUS_ORDER.index(lab)],
+                                   rtol=1e-5, atol=1e-6)
