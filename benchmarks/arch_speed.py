@@ -38,12 +38,14 @@ def macs(model) -> int:
     total = 0
     for layer in model.layers:
         kind = type(layer).__name__
-        if kind not in ("Conv2D", "DepthwiseConv2D", "Dense"):
+        if kind not in ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense"):
             continue
         out = layer.output.shape
         spatial = int(np.prod(out[1:-1])) if len(out) > 2 else 1
-        kernel = layer.weights[0].shape  # (kh, kw, cin, cout) / (kh, kw, cin, mult) / (in, out)
-        total += spatial * int(np.prod(kernel))
+        # (kh, kw, cin, cout) / (kh, kw, cin, mult) / (in, out); a separable convolution's
+        # depthwise kernel, then its pointwise (1, 1, cin, cout)
+        kernels = layer.weights[:2] if kind == "SeparableConv2D" else layer.weights[:1]
+        total += spatial * sum(int(np.prod(k.shape)) for k in kernels)
     return total
 
 

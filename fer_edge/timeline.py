@@ -84,9 +84,13 @@ def plot_track(points, title: str, path: Path) -> None:
     plt.close(fig)
 
 
-def _png_name(video: str, tid) -> str:
-    stem = Path(video).name.replace(":", "_") or "video"
-    return f"{stem}_track{tid}.png"
+def _png_names(keys) -> list[str]:
+    """clip_track1.png for (clip.mp4, 1); the whole name (clip.mp4_track1.png) only where two
+    videos share a stem."""
+    stems = {v: Path(v).stem.replace(":", "_") or "video" for v, _ in keys}
+    shared = {s for s in stems.values() if list(stems.values()).count(s) > 1}
+    return [f"{Path(v).name.replace(':', '_') if stems[v] in shared else stems[v]}_track{tid}.png"
+            for v, tid in keys]
 
 
 def timeline(results, out, force: bool = False, summary_out=None) -> list[Path]:
@@ -105,14 +109,15 @@ def timeline(results, out, force: bool = False, summary_out=None) -> list[Path]:
         raise FerEdgeError(f"{results} has no video frame with a face (run classify on a video "
                            f"with --format json)")
     out = Path(out)
-    paths = [out / _png_name(v, tid) for v, tid in series]
+    paths = [out / name for name in _png_names(series)]
     summary_path = out / "summary.json"
     for p in (*paths, summary_path):      # every name checked before the first is written
         fileio.check_writable(p, force)
     groups = track.summarize(records)
     for ((video, tid), points), path in zip(series.items(), paths):
         g = next(g for g in groups if g.file == video and g.track == tid)
-        plot_track(points, f"{video}  track {tid}: {g.frames} frames, mostly {g.dominant}", path)
+        mostly = f"mostly {g.dominant}" if g.dominant else "no dominant emotion"
+        plot_track(points, f"{video}  track {tid}: {g.frames} frames, {mostly}", path)
     names = list(next(iter(series.values()))[0][1]) or list(LABELS)
     fileio.write_json(summary_path, summary_rows(groups, names))
     print_summary(groups, names, summary_out or sys.stdout)

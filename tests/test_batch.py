@@ -134,6 +134,17 @@ def test_videos_summary_per_video_and_track(archive, local_job):
     faces = pd.read_parquet(out / "faces")
     video = faces[faces["frame"].notna()]
     assert per_track["frames"].sum() == len(video)      # each face in one track's frames
+    # the whole video's row is the summary classify prints for the same faces (edge/track.py)
+    from fer_edge.edge.track import summarize
+
+    r = run("classify", archive / "clip.mp4", "--format", "json")
+    ours = next(g for g in summarize(json.loads(line) for line in r.stdout.splitlines())
+                if g.track is None)
+    row = whole.iloc[0]
+    assert (int(row["frames"]), row["dominant"]) == (ours.frames, ours.dominant)
+    assert (row["from"], row["to"]) == pytest.approx((ours.first, ours.last))
+    for lab, share in ours.shares([c[len("share_"):] for c in videos.filter(like="share_")]).items():
+        assert row[f"share_{lab}"] == pytest.approx(share)
 
 
 def test_a_rerun_adds_nothing(archive, local_job):

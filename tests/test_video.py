@@ -159,7 +159,7 @@ def test_timeline_pictures_per_track(apart_clip, tmp_path, capsys):
     printed, err = capsys.readouterr()
     assert rc == 0, err
     pngs = sorted(p.name for p in (tmp_path / "tl").glob("*.png"))
-    assert pngs == ["apart.mp4_track1.png", "apart.mp4_track2.png"]
+    assert pngs == ["apart_track1.png", "apart_track2.png"]
     img = cv2.imread(str(tmp_path / "tl" / pngs[0]))
     assert img is not None and img.shape[1] > 600
     rows = json.loads((tmp_path / "tl" / "summary.json").read_text())
@@ -298,3 +298,32 @@ def test_aligned_crop_turns_a_tilted_face_upright(face_tile):
 
     assert corr(levelled, upright) > 0.95
     assert corr(levelled, upright) > corr(as_is, upright) + 0.1
+
+
+def test_one_summary_and_a_tie_has_no_dominant_emotion(tmp_path):
+    """classify's, the timeline's and batch's per-video summary is edge/track.py's: a 50/50 split
+    has no dominant emotion (None in JSON and Parquet, "none" in the table), shares are exact."""
+    import io
+
+    from fer_edge.edge.outputs import print_summary, summary_rows
+    from fer_edge.edge.track import summarize, summarize_faces
+
+    records = [{"file": "v.mp4", "frame": i, "time": i / 10,
+                "faces": [{"track": 1, "emotion": "happy" if i % 2 else "sad"}]}
+               for i in range(4)]
+    [whole, track1] = summarize(records)
+    assert (whole.track, track1.track, whole.frames) == (None, 1, 4)
+    assert whole.dominant is None and whole.shares(["happy", "sad"]) == {"happy": 0.5,
+                                                                        "sad": 0.5}
+    records.append({"file": "v.mp4", "frame": 4, "time": 0.4,
+                    "faces": [{"track": 1, "emotion": "sad"}]})
+    assert summarize(records)[0].dominant == "sad"
+    thirds = summarize_faces([("a", 0, 1, 0, 0.0, "sad"), ("a", 0, 1, 1, 0.1, "sad"),
+                              ("a", 1, 1, 2, 0.2, "fear")])
+    assert [(g.segment, g.track, g.frames) for g in thirds] == [(None, None, 3), (0, 1, 2),
+                                                                 (1, 1, 1)]
+    assert thirds[0].shares(["sad"])["sad"] == 2 / 3                    # not rounded
+    assert summary_rows(thirds[:1], ["sad"])[0]["sad"] == 0.6667        # rounded when shown
+    out = io.StringIO()
+    print_summary(summarize(records[:4]), ["happy", "sad"], out)
+    assert out.getvalue().splitlines()[1].split()[4] == "none"

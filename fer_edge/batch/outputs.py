@@ -87,28 +87,34 @@ def read(out: Path, dataset: str):
     return pads.dataset(str(folder), format="parquet").to_table().to_pandas()
 
 
+def _video_faces(out: Path):
+    """(file, segment, track, frame, time, emotion) of every video face in faces/, read in
+    record batches of those six columns: the driver never holds the whole table."""
+    import pyarrow.compute as pc
+    import pyarrow.dataset as pads
+
+    folder = Path(out) / FACES
+    if not folder.is_dir() or not any(folder.glob("part-*.parquet")):
+        return
+    columns = ["file", "segment", "track", "frame", "time", "emotion"]
+    scanner = pads.dataset(str(folder), format="parquet").scanner(
+        columns=columns, filter=pc.field("frame").is_valid(), batch_size=65536)
+    for batch in scanner.to_batches():
+        yield from zip(*(batch.column(c).to_pylist() for c in columns))
+
+
 def write_video_summary(out: Path, labels: list[str]) -> int:
     """videos/part-summary.parquet from the faces of every video (rewritten each run: it is
-    derived from faces/); returns its rows."""
+    derived from faces/), by the summary classify and the timeline print (edge/track.py);
+    returns its rows."""
     import pyarrow as pa
 
-    faces = read(out, FACES)
-    rows = []
-    if len(faces):
-        frames = faces[faces["frame"].notna()]
-        groups = [((file, None, None), g) for file, g in frames.groupby("file", sort=True)]
-        groups += [((file, int(seg), int(t)), g) for (file, seg, t), g
-                   in frames.groupby(["file", "segment", "track"], sort=True)]
-        for (file, segment, track), g in sorted(groups, key=lambda kv: (
-                kv[0][0], -1 if kv[0][1] is None else kv[0][1], -1 if kv[0][2] is None
-                else kv[0][2])):
-            counts = g["emotion"].value_counts()
-            rows.append({"file": file, "segment": segment, "track": track,
-                         "frames": int(g["frame"].nunique()), "from": float(g["time"].min()),
-                         "to": float(g["time"].max()),
-                         "dominant": str(counts.index[0]) if len(counts) else None,
-                         **{f"share_{lab}": float(counts.get(lab, 0) / len(g))
-                            for lab in labels}})
+    from ..edge.track import summarize_faces
+
+    rows = [{"file": g.file, "segment": g.segment, "track": g.track, "frames": g.frames,
+             "from": g.first, "to": g.last, "dominant": g.dominant,
+             **{f"share_{lab}": share for lab, share in g.shares(labels).items()}}
+            for g in summarize_faces(_video_faces(out))]
     schema = pa.schema(
         [("file", pa.string()), ("segment", pa.int64()), ("track", pa.int64()),
          ("frames", pa.int64()), ("from", pa.float64()), ("to", pa.float64()),

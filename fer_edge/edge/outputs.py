@@ -182,17 +182,19 @@ class AnnotatedOutput:
 
 def summary_rows(groups, names: list[str]) -> list[dict]:
     return [{"file": g.file, "track": "all" if g.track is None else g.track, "frames": g.frames,
-             "from": g.first, "to": g.last, "dominant": g.dominant, **g.shares(names)}
+             "from": g.first, "to": g.last, "dominant": g.dominant,
+             **{lab: round(s, 4) for lab, s in g.shares(names).items()}}
             for g in groups]
 
 
 def print_summary(groups, names: list[str], out) -> None:
-    """The per-video and per-track table: frames seen, time span, dominant emotion and the
-    share of the frames each emotion won."""
+    """The per-video and per-track table: frames seen, time span, dominant emotion ("none" when
+    two share the top) and the share of the faces each emotion won."""
     out.write(f"{'video':<32} {'track':>5} {'frames':>6} {'seconds':>13} {'dominant':<9}"
               + "".join(f"{n[:8]:>9}" for n in names) + "\n")
     for r in summary_rows(groups, names):
         span = "" if r["from"] is None else f"{r['from']:.1f}-{r['to']:.1f}"
         out.write(f"{r['file']:<32} {r['track']!s:>5} {r['frames']:>6} {span:>13} "
-                  f"{r['dominant']:<9}" + "".join(f"{r[n]:>9.0%}" for n in names) + "\n")
+                  f"{r['dominant'] or 'none':<9}" + "".join(f"{r[n]:>9.0%}" for n in names)
+                  + "\n")
     out.flush()

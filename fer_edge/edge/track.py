@@ -122,44 +122,65 @@ def smooth(track: _Track, scores: np.ndarray, weight: float) -> np.ndarray:
 
 @dataclass
 class TrackSummary:
+    """One video's faces (track None), or one track's, of classify, the timeline and batch
+    alike: frames seen, time span, emotion counts."""
+
     file: str
     track: int | None                   # None: every face of the file
+    segment: int | None = None          # batch: the piece of the video its tracks belong to
     first: float | None = None          # time of the first and last frame seen, seconds
     last: float | None = None
     emotions: Counter = field(default_factory=Counter)
     frame_ids: set = field(default_factory=set)
+
+    def add(self, frame: int, t: float | None, emotion: str) -> None:
+        self.emotions[emotion] += 1
+        if frame not in self.frame_ids:
+            self.frame_ids.add(frame)
+            if t is not None:
+                self.first = t if self.first is None else min(self.first, t)
+                self.last = t if self.last is None else max(self.last, t)
 
     @property
     def frames(self) -> int:
         return len(self.frame_ids)
 
     @property
-    def dominant(self) -> str:
-        return self.emotions.most_common(1)[0][0] if self.emotions else "-"
+    def dominant(self) -> str | None:
+        """The emotion of the most faces; None when there is none, or when two share the top
+        (a 50/50 split has no dominant emotion)."""
+        top = self.emotions.most_common(2)
+        if not top or (len(top) == 2 and top[0][1] == top[1][1]):
+            return None
+        return top[0][0]
 
     def shares(self, labels) -> dict[str, float]:
+        """Each emotion's share of the faces (exact; the printed summaries round)."""
         n = sum(self.emotions.values()) or 1
-        return {lab: round(self.emotions[lab] / n, 4) for lab in labels}
+        return {lab: self.emotions[lab] / n for lab in labels}
+
+
+def summarize_faces(faces) -> list[TrackSummary]:
+    """Per video (all its faces) and per (segment, track): from (file, segment, track, frame,
+    time, emotion) of each video face, in any order; sorted by file, segment and track."""
+    groups: dict[tuple, TrackSummary] = {}
+    for file, segment, tid, frame, t, emotion in faces:
+        for key in ((file, None, None), (file, segment, tid)):
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = TrackSummary(file, key[2], segment=key[1])
+            g.add(frame, t, emotion)
+    return sorted(groups.values(), key=lambda g: (
+        g.file, -1 if g.segment is None else g.segment, -1 if g.track is None else g.track))
 
 
 def summarize(records) -> list[TrackSummary]:
-    """Per video (all its faces) and per track: frames seen, emotion counts, time span. Takes
-    classify's records ({"file", "frame", "time", "faces": [{"track", "emotion"}]}); records of
-    still images (no "frame") are left out."""
-    groups: dict[tuple, TrackSummary] = {}
-    for rec in records:
-        if rec.get("frame") is None:
-            continue
-        name, t = rec["file"], rec.get("time")
-        for face in rec["faces"]:
-            for key in ((name, None), (name, face.get("track"))):
-                g = groups.setdefault(key, TrackSummary(*key))
-                g.emotions[face["emotion"]] += 1
-                if rec["frame"] not in g.frame_ids:
-                    g.frame_ids.add(rec["frame"])
-                    g.first = t if g.first is None else min(g.first, t)
-                    g.last = t if g.last is None else max(g.last, t)
-    return sorted(groups.values(), key=lambda g: (g.file, -1 if g.track is None else g.track))
+    """summarize_faces of classify's records ({"file", "frame", "time", "faces": [{"track",
+    "emotion"}]}); records of still images (no "frame") are left out."""
+    return summarize_faces((rec["file"], None, face.get("track"), rec["frame"], rec.get("time"),
+                            face["emotion"])
+                           for rec in records if rec.get("frame") is not None
+                           for face in rec["faces"])
 
 
 # ------------------------------------------------------------------- between detector frames
