@@ -66,3 +66,16 @@ def test_edge_architectures_fit_the_int8_size_budget(name):
 def test_unknown_arch():
     with pytest.raises(FerEdgeError, match="unknown architecture 'nope'"):
         archs.get("nope")
+
+
+def test_recipes_are_checked_by_the_option_table_when_registered():
+    from fer_edge.errors import FerEdgeError
+    from fer_edge.training import archs
+
+    with pytest.raises(FerEdgeError, match="architecture 'x': learnig_rate is not a training "
+                                           "option"):
+        archs.register("x", "a misspelt recipe", learnig_rate=1e-3)
+    with pytest.raises(FerEdgeError, match="architecture 'x': its recipe's --augment must be "
+                                           "one of none, seed, edge, strong, not 'strongest'"):
+        archs.register("x", "a recipe value out of its choices", augment="strongest")
+    assert "x" not in archs.names()

@@ -133,3 +133,28 @@ def test_another_threads_stderr_survives_decodes(tmp_path):
 def test_the_public_surface_is_small():
     public = {n for n in dir(Classifier) if not n.startswith("_")}
     assert public == {"faces", "faces_batch", "video", "close"}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"every": 0}, "--every must be a whole number >= 1, not 0"),
+    ({"detect_every": 0}, "--detect-every must be a whole number >= 1, not 0"),
+    ({"smooth": 1.0}, "--smooth must be a number in [0, 1), not 1.0"),
+    ({"start": -1}, "start must be a whole number >= 0"),
+])
+def test_video_options_are_checked_by_the_option_table(kwargs, message):
+    from fer_edge import Classifier
+    from fer_edge.errors import FerEdgeError
+
+    with Classifier() as clf, pytest.raises(FerEdgeError, match=message.replace("[", r"\[")
+                                             .replace("(", r"\(").replace(")", r"\)")):
+        clf.video(str(ASTRONAUT), **kwargs)
+
+
+def test_classifier_options_are_checked_by_the_option_table():
+    from fer_edge import Classifier
+    from fer_edge.errors import FerEdgeError
+
+    with pytest.raises(FerEdgeError, match="--detector must be one of auto, "):
+        Classifier(detector="blazefac")
+    with pytest.raises(FerEdgeError, match="--threads must be a whole number >= 1, not 0"):
+        Classifier(threads=0)

@@ -24,7 +24,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .. import defaults
+from .. import defaults, options
 from . import detect, sources, track
 from ..errors import FerEdgeError
 from .preprocessing import (aligned_crop, canonical_label, face_to_input, flip_tta, margin_crop,
@@ -61,7 +61,7 @@ def shipped_model(name: str | os.PathLike | None) -> Path:
 class Classifier:
     """A model and a face detector, loaded once; what an app embeds.
 
-        with Classifier() as clf:                     # or Classifier("fast"), a .tflite path
+        with Classifier() as clf:                     # or Classifier("fast"), a .tflite/.onnx path
             clf.faces("photo.jpg")                    # [{"box", "emotion", "confidence", "scores"}]
             clf.faces(frame)                          # a BGR array as OpenCV gives it
             clf.faces(rgb, channels="rgb")            # an RGB array; a PIL image is read as RGB
@@ -83,11 +83,16 @@ class Classifier:
                  no_detect: bool = False, threads: int | None = 1,
                  margin: float = defaults.FACE_MARGIN, labels=None, tta: bool = False,
                  align: bool = defaults.ALIGN_FACES):
-        from .runtime import EmotionModel
+        from .runtime import open_model
 
+        # the classify command's option table checks the Python API's values too (one line
+        # naming the option, before anything is loaded)
+        options.check("classify", {"detector": detector, "no_detect": no_detect,
+                                   "threads": threads, "labels": labels, "tta": tta,
+                                   "align": align}, partial=True)
         path = shipped_model(model)
         with sources.quiet_native_stderr():      # LiteRT's INFO lines, in the classify command
-            self.model = EmotionModel(path, threads=threads, labels=_labels(labels))
+            self.model = open_model(path, threads=threads, labels=_labels(labels))
             self.detector = None if no_detect else detect.get(detector, threads=threads)
         self.detector_name = None if no_detect else detect.resolve(detector)
         self.no_detect = no_detect
@@ -130,6 +135,12 @@ class Classifier:
         an iterator of {"file", "frame", "time", "faces"}; close it (or use `with`) to release
         the capture before the end. `smooth` and `detect_every` as in `FrameTracker`; `start`
         and `stop` keep a file's frames [start, stop) (numbered as in the whole video)."""
+        options.check("classify", {"every": every, "smooth": smooth,
+                                   "detect_every": detect_every}, partial=True)
+        if not (isinstance(start, int) and start >= 0) or (
+                stop is not None and not (isinstance(stop, int) and stop > start)):
+            raise FerEdgeError(f"video(): start must be a whole number >= 0 and stop one above "
+                               f"it (or None), not {start!r}, {stop!r}")
         camera = isinstance(source, (int, np.integer)) and not isinstance(source, bool)
         target = f"{CAMERA_PREFIX}{int(source)}" if camera else str(source)
         return VideoFrames(self, target, every, FrameTracker(smooth, detect_every), start, stop)
@@ -311,9 +322,7 @@ def _labels(labels):
     """--labels as "a,b,c" or a sequence -> list of names (None: the model's own)."""
     if labels is None or labels == "":
         return None
-    if isinstance(labels, str):
-        labels = labels.split(",")
-    return [str(x).strip() for x in labels]
+    return [str(x).strip() for x in options.split_commas(labels)]
 
 
 def _to_original(box, scale: float, size) -> list[int]:

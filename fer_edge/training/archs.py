@@ -27,10 +27,28 @@ _REGISTRY: dict[str, Arch] = {}
 
 
 def register(name: str, description: str, **recipe):
+    """Register an architecture with its training recipe, checked against train's option table
+    here (a misspelt or out-of-range recipe option fails at import, never silently keeping the
+    base default)."""
+    check_recipe(name, recipe)
+
     def deco(fn):
         _REGISTRY[name] = Arch(name, fn, description, recipe)
         return fn
     return deco
+
+
+def check_recipe(name: str, recipe: dict) -> None:
+    from .. import options
+
+    unknown = sorted(set(recipe) - set(options.TRAIN_BASE) - {"arch"})
+    if unknown:
+        raise FerEdgeError(f"architecture '{name}': {', '.join(unknown)} is not a training "
+                           f"option (fer-edge train --help)")
+    try:
+        options.check("train", recipe, partial=True)
+    except FerEdgeError as e:
+        raise FerEdgeError(f"architecture '{name}': its recipe's {e}") from None
 
 
 def get(name: str) -> Arch:
