@@ -194,6 +194,7 @@ def _actor_pids() -> list[int]:
     return [int(p) for p in r.stdout.split()]
 
 
+@pytest.mark.slow
 def test_two_nodes_lose_a_worker_and_finish_with_exactly_the_rows(archive, local_job, cluster,
                                                                    tmp_path):
     out = tmp_path / "cluster"

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("jax", reason="the JAX backend: pip install -e '.[test]' installs CPU JAX")
+pytestmark = pytest.mark.slow        # trainings in subprocesses on two backends
 
 COMMAND = ["train", "--arch", "tiny", "--epochs", "2", "--limit", "300", "--batch-size", "32",
            "--verbose", "2"]

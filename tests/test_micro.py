@@ -56,6 +56,7 @@ def test_the_header_states_quantization_ops_and_arena(sources):
     assert facts["arena_bytes"] >= facts["arena_min_bytes"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
 def test_generated_source_compiles(sources, tmp_path):
     _, header, source, _ = sources

@@ -61,6 +61,7 @@ def epoch_lines(out: str) -> list[str]:
             if line.startswith("Epoch ") and " - " in line]
 
 
+@pytest.mark.slow
 def test_two_workers_train_tiny_then_resume(synth_data, tmp_path):
     out = tmp_path / "run"
     worker, chief = two_workers(tmp_path, "--data", synth_data, "--arch", "tiny", "--out", out,
@@ -121,6 +122,7 @@ def test_multiworker_refuses_swa(synth_data, tmp_path, monkeypatch, capsys):
     assert err == ["fer-edge: error: --swa-start is not supported with --strategy multiworker"]
 
 
+@pytest.mark.slow
 def test_two_workers_stop_together_on_the_time_budget(synth_data, tmp_path):
     out = tmp_path / "run"
     worker, chief = two_workers(tmp_path, "--data", synth_data, "--arch", "tiny", "--out", out,

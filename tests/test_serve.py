@@ -154,6 +154,7 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(api):
     assert post_image(api.url, ASTRONAUT.read_bytes())[0] == 200
 
 
+@pytest.mark.slow
 def test_a_50_megapixel_photo_is_classified(api, tmp_path):
     big = np.full((6250, 8000, 3), 200, np.uint8)
     face = cv2.resize(cv2.imread(str(ASTRONAUT)), (2400, 2400))

@@ -20,8 +20,9 @@ import pytest
 webdriver = pytest.importorskip("selenium.webdriver",
                                 reason="pip install selenium (the test extra has it)")
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="Debian's chromium and "
-                                "chromium-driver are not installed (.ci/run installs them)")
+pytestmark = [pytest.mark.slow,          # a real browser
+              pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="Debian's chromium and "
+                                 "chromium-driver are not installed (.ci/run installs them)")]
 
 from cli_helpers import free_port  # noqa: E402
 from synth import moving_faces_video  # noqa: E402
