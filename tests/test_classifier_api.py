@@ -158,3 +158,16 @@ def test_classifier_options_are_checked_by_the_option_table():
         Classifier(detector="blazefac")
     with pytest.raises(FerEdgeError, match="--threads must be a whole number >= 1, not 0"):
         Classifier(threads=0)
+
+
+def test_the_example_api_script_runs_as_written():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, str(ROOT / "examples" / "api.py")], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("photo [") and lines[0].split()[-2] == "happy"
+    assert [line.split()[:2] for line in lines[1:]] == [["batch", "0"], ["batch", "1"]]
+    assert all(line.split()[-2] == "happy" for line in lines)
