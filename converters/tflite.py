@@ -64,6 +64,14 @@ def calibrate_full_integer(conv, calib_images: np.ndarray) -> None:
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
 
 
+def base_record(model, mode: str) -> dict:
+    """What every exported file says of itself, a .tflite and a .onnx alike (the runtime reads
+    it): its labels, input size, colour mode, normalisation, quantization and architecture."""
+    return {"labels": list(labels_for(model.output_shape[-1])), "input_size": [IMG_SIZE, IMG_SIZE],
+            "color_mode": COLOR_MODE, "normalization": NORMALIZATION, "quantize": mode,
+            "arch": model.name, "fer_edge_version": __version__}
+
+
 def convert(model, mode: str, calib_images: np.ndarray | None = None, extra: dict | None = None) -> bytes:
     """Convert a Keras model to TFLite bytes (with metadata) in `mode`."""
     import tensorflow as tf
@@ -81,9 +89,7 @@ def convert(model, mode: str, calib_images: np.ndarray | None = None, extra: dic
             conv.inference_input_type = tf.int8
             conv.inference_output_type = tf.int8
         buf = conv.convert()
-    record = {"labels": list(labels_for(model.output_shape[-1])), "input_size": [IMG_SIZE, IMG_SIZE], "color_mode": COLOR_MODE,
-              "normalization": NORMALIZATION, "quantize": mode, "arch": model.name,
-              "fer_edge_version": __version__, "tensors": _quant_params(buf), **(extra or {})}
+    record = {**base_record(model, mode), "tensors": _quant_params(buf), **(extra or {})}
     from .metadata import add as add_standard_metadata
 
     # fer-edge's own record (what classify reads), then the standard LiteRT metadata (what

@@ -338,19 +338,28 @@ EXPORT = Command("export", "Convert a trained .keras model to TFLite: "
     Opt("calib", "int_or_path", help="int8 calibration: a manifest path, or a number N for a "
         "fresh stratified subset of N Training images (default: the committed manifest)"),
     Opt("force", bool, default=False, help="overwrite existing files"),
-    Opt("target", str, choices=("litert", "micro"), default="litert",
-        help='"litert" (the .tflite files) or "micro" (also fer_int8_model.cc and .h for '
-        "TFLite Micro on a microcontroller; needs int8 and pip install 'fer-edge[micro]')"),
+    Opt("target", str, choices=("litert", "micro", "onnx", "ethos-u"), default="litert",
+        help='"litert" (the .tflite files), "micro" (also fer_int8_model.cc and .h for '
+        "TFLite Micro on a microcontroller; needs int8 and pip install 'fer-edge[micro]'), "
+        '"onnx" (fer_float32.onnx / fer_int8.onnx, int8 as QDQ, instead of .tflite files; '
+        "pip install 'fer-edge[onnx]') or \"ethos-u\" (also the int8 model compiled by Arm's "
+        "Vela for each --npu into OUT/ethos-u/NPU/, with OUT/ethos-u/summary.json; needs int8 "
+        "and pip install 'fer-edge[ethos-u]')"),
+    Opt("npu", "names", help="--target ethos-u: the Ethos-U configurations to compile for, "
+        "comma-separated, as Vela names them (default: ethos-u55-64,ethos-u55-128,"
+        "ethos-u55-256,ethos-u65-256; also ethos-u55-32, ethos-u65-512, ethos-u85-128 to "
+        "ethos-u85-2048)"),
 ))
 
-EVALUATE = Command("evaluate", "Compare model variants (.keras and .tflite) on the same images.",
+EVALUATE = Command("evaluate", "Compare model variants (.keras, .tflite, .onnx) on the same "
+                   "images.",
                    details=(
     "Reports top-1, macro-F1, per-class accuracy, confusion matrix, size, parameters, batch-1 "
     "latency (p50/p95), batched throughput and agreement with the first model; with FER+ votes, "
     "also the FER+ majority benchmark (8 emotions, as FER+ results are published) and the mean "
     "share of annotators who chose each model's answer."),
     paths="more model files (so `--models A.keras B.tflite C.tflite` works)", options=(
-    Opt("models", "file", suffixes=(".keras", ".tflite"), required=True,
+    Opt("models", "file", suffixes=(".keras", ".tflite", ".onnx"), required=True,
         help="the first (reference) model"),
     Opt("data", "path", help=_DATA_HELP + " (default: the reference's run data, then "
         "$FER_EDGE_DATA)"),
@@ -384,9 +393,10 @@ CLASSIFY = Command("classify", "Detect faces and classify their emotion with a .
     paths="image files (JPEG, PNG, BMP, WebP, TIFF; gray, colour, alpha, 16-bit), folders "
     "(searched recursively, sorted), videos (.mp4 .avi .mov .mkv .m4v .webm), stream URLs "
     "(rtsp, http, https), or - to read one image from stdin", options=(
-    Opt("model", str, help='emotion model .tflite exported by `fer-edge export`, or a shipped '
-        'model by name: "default" (used when --model is left out), "fast", "fer2013", '
-        '"ferplus"; `fer-edge models list` shows them'),
+    Opt("model", str, help='emotion model .tflite (LiteRT) or .onnx (onnxruntime, pip install '
+        '\'fer-edge[onnx]\') exported by `fer-edge export`, or a shipped model by name: '
+        '"default" (used when --model is left out), "fast", "fer2013", "ferplus"; `fer-edge '
+        'models list` shows them'),
     Opt("detector", str, choices=DETECTORS, default=defaults.DETECTOR,
         help='face detector: "auto" (= blazeface_dual), "blazeface_dual" (BlazeFace full-range '
         'and short-range merged, from group photos to tight face crops), "blazeface_full", '

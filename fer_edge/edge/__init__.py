@@ -4,7 +4,7 @@ here with both made unimportable), so a device needs only `pip install fer-edge`
 
   preprocessing  labels, and how a face becomes the model's input (shared with training)
   detect         face detectors (BlazeFace on LiteRT, OpenCV Haar)
-  runtime        the emotion .tflite on LiteRT
+  runtime        the emotion .tflite on LiteRT (a .onnx on onnxruntime, the onnx extra)
   tflite_meta    fer-edge's record inside a .tflite
   sources        images, folders, videos, cameras, streams, stdin
   track          face identity across frames, smoothing, summaries

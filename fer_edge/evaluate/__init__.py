@@ -1,7 +1,10 @@
-"""`fer-edge evaluate`: every variant (Keras, fp32/fp16/dynamic/int8 TFLite) side by side on the
-same images: accuracy per class, confusion, size, latency, throughput, agreement.
+"""`fer-edge evaluate`: every variant (Keras, fp32/fp16/dynamic/int8 TFLite, float32/int8 ONNX)
+side by side on the same images: accuracy per class, confusion, size, latency, throughput,
+agreement.
 
-TFLite variants run on LiteRT; TensorFlow is imported only when a `.keras` model is given.
+TFLite variants run on LiteRT, ONNX ones on onnxruntime (and, when the `openvino` package is
+installed, on OpenVINO's CPU runtime too, as a row of their own); TensorFlow is imported only
+when a `.keras` model is given.
 """
 
 from __future__ import annotations
@@ -42,13 +45,15 @@ class _KerasVariant:
         self.predict = KerasPredictor(self.model)
 
 
-class _TFLiteVariant:
+class _EdgeVariant:
+    """A .tflite on LiteRT or a .onnx on onnxruntime, as classify runs it (runtime.open_model)."""
+
     def __init__(self, path: Path, threads: int | None):
-        from ..edge.runtime import EmotionModel
+        from ..edge.runtime import open_model
         from ..edge.sources import quiet_native_stderr
 
         with quiet_native_stderr(always=True):   # LiteRT's INFO line about its delegate
-            self.model = EmotionModel(path, threads=threads)
+            self.model = open_model(path, threads=threads)
         self.kind = self.model.kind
         self.params = (self.model.meta or {}).get("params")
 
@@ -80,6 +85,38 @@ class _MicroVariant:
         return self.lite.canonical_scores(out)
 
 
+class _OpenVINOVariant:
+    """A .onnx on OpenVINO's CPU runtime, which reads the file as it is (an int8 QDQ model runs
+    on its int8 kernels); labels and their order from the onnxruntime variant's record. Float
+    parts run in float32: OpenVINO's default on CPUs with bf16 or AMX is bf16, which changes a
+    float model's answers and (OpenVINO 2026.4) fails to compile the int8 QDQ model."""
+
+    def __init__(self, path: Path, threads: int | None, onnx_variant: _EdgeVariant):
+        import openvino as ov
+
+        self.labelled, self.params = onnx_variant.model, onnx_variant.params
+        self.kind = onnx_variant.kind.replace("onnx-", "openvino-", 1)
+        core = ov.Core()
+        config = {"INFERENCE_PRECISION_HINT": "f32",
+                  **({"INFERENCE_NUM_THREADS": int(threads)} if threads else {})}
+        self.compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
+        self.request = self.compiled.create_infer_request()
+
+    def predict(self, faces_u8, batch_size=64):
+        out = np.zeros((len(faces_u8), len(self.labelled.labels)), np.float32)
+        for i in range(0, len(faces_u8), batch_size):
+            chunk = batch_to_float(faces_u8[i:i + batch_size])
+            result = self.request.infer({0: chunk})
+            out[i:i + len(chunk)] = result[self.compiled.output(0)]
+        return self.labelled.canonical_scores(out)
+
+
+def openvino_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("openvino") is not None
+
+
 class _FlipTTA:
     """A variant whose scores average each face and its mirror image (`--tta`)."""
 
@@ -97,9 +134,9 @@ def load_variant(path, threads: int | None = 1):
         raise FerEdgeError(f"model not found: {path}")
     if path.suffix == ".keras":
         return _KerasVariant(path, threads)
-    if path.suffix == ".tflite":
-        return _TFLiteVariant(path, threads)
-    raise FerEdgeError(f"{path}: unknown model type (expected .keras or .tflite)")
+    if path.suffix in (".tflite", ".onnx"):
+        return _EdgeVariant(path, threads)
+    raise FerEdgeError(f"{path}: unknown model type (expected .keras, .tflite or .onnx)")
 
 
 def latency_ms(variant, face_u8: np.ndarray, runs: int, warmup: int) -> dict:
@@ -123,7 +160,9 @@ def evaluate(models, data=None, split: str | None = None, threads: int | None = 
              tta: bool = False, micro: bool = False, votes=None) -> dict:
     """Evaluate each model on the same images; the first model is the reference. With `tta`,
     each model gets a second row scored with horizontal-flip averaging (reported separately);
-    with `micro`, each int8 .tflite also runs on TFLite Micro's interpreter ("int8-micro").
+    with `micro`, each int8 .tflite also runs on TFLite Micro's interpreter ("int8-micro"); each
+    .onnx runs on onnxruntime ("onnx-int8") and, with openvino installed, on OpenVINO
+    ("openvino-int8").
     Where FER+ votes are found beside the data (or given as `votes`), each row also gets the
     FER+ majority benchmark and the mean vote agreement ("ferplus", votes.py)."""
     from ..training.runs import resolve_data
@@ -154,6 +193,8 @@ def evaluate(models, data=None, split: str | None = None, threads: int | None = 
         runs = [v, _FlipTTA(v)] if tta else [v]
         if micro and v.kind == "int8":
             runs.append(_MicroVariant(path))
+        if path.suffix == ".onnx" and openvino_installed():
+            runs.append(_OpenVINOVariant(path, threads, v))
         for run in runs:
             row, pred = _score(run, path, sp, threads, latency_runs)
             if ref_pred is None:
@@ -202,7 +243,11 @@ def _short_names(variants: list[dict]) -> list[str]:
 
 
 def _file_stem(row, short: str) -> str:
-    return Path(short.replace("/", "_")).stem + ("_tta" if row.get("tta") else "")
+    """A row's confusion-picture name: a .onnx's apart from the .tflite of the same name, its
+    OpenVINO row apart from its onnxruntime row."""
+    runtime = "_openvino" if row["kind"].startswith("openvino") else \
+        "_onnx" if short.endswith(".onnx") else ""
+    return Path(short.replace("/", "_")).stem + runtime + ("_tta" if row.get("tta") else "")
 
 
 def _variant_name(row, short: str) -> str:

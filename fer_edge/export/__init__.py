@@ -1,4 +1,5 @@
-"""`fer-edge export` and `fer-edge calibrate`: Keras model -> TFLite variants."""
+"""`fer-edge export` and `fer-edge calibrate`: Keras model -> TFLite variants (and ONNX, TFLite
+Micro sources, Ethos-U NPU binaries: --target)."""
 
 from __future__ import annotations
 
@@ -54,20 +55,32 @@ def calibration_images(data, calib=None, seed: int | None = None):
 
 @options.takes("export")
 def export(model, quantize=None, out=None, data=None, calib=None, force: bool = False,
-           target: str | None = None) -> list[Path]:
+           target: str | None = None, npu=None) -> list[Path]:
     """Convert a trained .keras model to TFLite variants; returns the written paths. With
     target "micro", the int8 model also becomes C++ source for TFLite Micro
-    (converters/micro.py)."""
+    (converters/micro.py); with "ethos-u" it is compiled by Vela for each `npu`
+    (converters/ethos_u.py); "onnx" writes fer_float32.onnx / fer_int8.onnx instead of .tflite
+    files (converters/onnx_export.py)."""
     from ..training.keras_io import load_keras
 
     options.check("export", {"model": model, "quantize": quantize, "out": out, "data": data,
-                            "calib": calib, "force": force, "target": target})
+                            "calib": calib, "force": force, "target": target, "npu": npu})
     model_path = Path(model)
     modes = _modes(quantize)
     out_dir = Path(out) if out else model_path.parent
-    targets = {m: out_dir / defaults.EXPORT_NAMES[m] for m in modes}
+    if npu is not None and target != "ethos-u":
+        raise FerEdgeError("--npu is for --target ethos-u")
+    if target == "onnx":
+        from ..converters.onnx_export import onnx_paths
+
+        modes = _check_onnx(quantize, modes)
+        targets = onnx_paths(out_dir, modes)
+    else:
+        targets = {m: out_dir / defaults.EXPORT_NAMES[m] for m in modes}
     if target == "micro":
         _check_micro(modes, targets, force)
+    if target == "ethos-u":
+        npus = _check_ethos_u(modes, targets, out_dir, npu, force)
     for t in targets.values():
         check_writable(t, force)
     from ..training.qat import plain
@@ -77,7 +90,10 @@ def export(model, quantize=None, out=None, data=None, calib=None, force: bool = 
     if "int8" in modes:
         calib_images, extra = calibration_images(resolve_data(data, model_path), calib)
 
-    from ..converters.tflite import convert
+    if target == "onnx":
+        from ..converters.onnx_export import convert
+    else:
+        from ..converters.tflite import convert
 
     base = {"params": int(keras_model.count_params()), "source_model": model_path.name}
     written = []
@@ -91,6 +107,45 @@ def export(model, quantize=None, out=None, data=None, calib=None, force: bool = 
         written.append(path)
     if target == "micro":
         written += _write_micro(targets["int8"], force)
+    if target == "ethos-u":
+        written += _write_ethos_u(targets["int8"], out_dir, npus, force)
+    return written
+
+
+def _check_onnx(quantize: str, modes: list[str]) -> list[str]:
+    """--target onnx: float32 and/or int8 (QDQ; "all" is both), and its toolchain installed."""
+    from ..converters import onnx_export
+
+    if quantize == "all":
+        modes = list(onnx_export.MODES)
+    wrong = [m for m in modes if m not in onnx_export.MODES]
+    if wrong:
+        raise FerEdgeError(f"--target onnx writes float32 or int8 (QDQ), not {wrong[0]}")
+    onnx_export.check_toolchain()
+    return modes
+
+
+def _check_ethos_u(modes: list[str], targets: dict, out_dir: Path, npu, force: bool) -> list:
+    """--target ethos-u: an int8 model, Vela installed, known NPUs, files that may be written."""
+    if "int8" not in modes:
+        raise FerEdgeError("--target ethos-u needs --quantize int8 (Ethos-U NPUs run the "
+                           "full-integer model)")
+    from ..converters import ethos_u
+
+    ethos_u.vela_version()
+    npus = ethos_u.npu_list(npu)
+    for path in ethos_u.output_paths(targets["int8"], out_dir, npus):
+        check_writable(path, force)
+    return npus
+
+
+def _write_ethos_u(tflite_path: Path, out_dir: Path, npus: list, force: bool) -> list[Path]:
+    from ..converters import ethos_u
+
+    written, summary = ethos_u.compile_all(tflite_path, out_dir, npus, force=force)
+    for row in summary["npus"]:
+        print(ethos_u.describe(row), file=sys.stderr)
+    print(f"wrote {written[-1]}", file=sys.stderr)
     return written
 
 
