@@ -15,7 +15,8 @@ Routes, all on onnxruntime (CPU, 1 thread):
   tf2onnx_tflite  tf2onnx reading the int8 .tflite itself (its scales; int8 input and output)
   float32         tf2onnx's float model (what int8 costs, for scale)
 For each: top-1 agreement with the int8 .tflite (LiteRT) on FER2013's 7 labels, top-1 on FER2013's
-labels, the FER+ majority, and the largest score difference to the .tflite's.
+labels, the FER+ majority, the largest score difference to the .tflite's, and the op types
+onnxruntime runs after fusing the graph (int8 kernels or float ops).
 """
 
 from __future__ import annotations
@@ -38,6 +39,23 @@ def _session(path: Path):
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.inter_op_num_threads, opts.log_severity_level = 1, 1, 3
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def _fused(path: Path) -> dict:
+    """The op types onnxruntime runs for the model after its graph optimisations (its CPU
+    provider, default level): QLinearConv / QGemm / QLinearSoftmax are int8 kernels, a Conv,
+    Gemm or Softmax left over is float."""
+    import collections
+
+    import onnx
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.optimized_model_filepath = str(path.with_suffix(".optimised.onnx"))
+    ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    graph = onnx.load(opts.optimized_model_filepath).graph
+    return dict(sorted(collections.Counter(n.op_type for n in graph.node).items()))
 
 
 def _scores(path: Path, faces: np.ndarray, batch: int = 256) -> np.ndarray:
@@ -109,7 +127,8 @@ def main(keras: str, tflite: str, data: str, split: str = "val", out: str = None
                                                    == fer2013_answers(lite)).mean()),
                    "top1": float((fer2013_answers(scores) == sp.y).mean()),
                    "max_score_difference": float(np.abs(scores - lite).max()),
-                   "size_bytes": os.path.getsize(tmp / f"{name}.onnx")}
+                   "size_bytes": os.path.getsize(tmp / f"{name}.onnx"),
+                   "onnxruntime_runs": _fused(tmp / f"{name}.onnx")}
             if sp.votes is not None:
                 row["ferplus_top1"] = votes.majority_summary(sp.votes, scores)["top1"]
             result["routes"][name] = row

@@ -11,9 +11,10 @@ output channel (symmetric), int8 activations whose ranges are the min-max over t
 images, the same faces as the .tflite's int8 (the committed manifest unless --calib says
 otherwise). onnxruntime's pre-processing runs first: without it the dense layer's MatMul and bias
 Add are quantized apart (its output rounded before the bias is added) and the answers moved away
-from the int8 .tflite's (99.6% agreement on val against 100%). The other route, tf2onnx reading the
-int8 .tflite, agreed as often but leaves the first convolution, the dense layer and the softmax in
-float after onnxruntime's fusion, with int8 input and output: reports/onnx/README.md.
+from the int8 .tflite's (99.4-99.6% agreement on val, against 100% with it). The other route,
+tf2onnx reading the int8 .tflite, agreed as often but leaves the first convolution, the dense
+layer and the softmax in float after onnxruntime's fusion, with int8 input and output:
+reports/onnx/README.md.
 
 Every file carries the record the .tflite carries (labels, input size, colour mode,
 normalisation, quantization, calibration) as JSON in metadata_props[METADATA_KEY].
