@@ -7,7 +7,7 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 from ..errors import FerEdgeError
@@ -31,20 +31,53 @@ def check_writable(path: str | os.PathLike, force: bool) -> Path:
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None):
-    """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds,
+    after its bytes reached the disk (fsync of the file, then of the folder's entry), so a
+    crash leaves the old file or the new one, never a torn or empty one. The temporary file is
+    created 0666 less the process's umask by the kernel itself: no process-wide umask change."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or path.suffix)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
+    tmp = _new_file(path.parent, f".{path.name}.", suffix or path.suffix)
     try:
-        yield Path(tmp)
+        yield tmp
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync_folder(path.parent)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _new_file(folder: Path, prefix: str, suffix: str) -> Path:
+    for _ in range(100):
+        tmp = folder / f"{prefix}{secrets.token_hex(6)}{suffix}"
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+    raise FerEdgeError(f"cannot create a temporary file in {folder}")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:          # a platform without folder handles (Windows)
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_bytes(path, data: bytes) -> None:
