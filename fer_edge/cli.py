@@ -1,6 +1,9 @@
-"""`fer-edge`: the entry point. The command line is checked against the option table before
-python-fire is given it (an unknown, misspelt or valueless option ends in one line, before any
-work); --help is printed from the same table. The commands themselves are in commands.py.
+"""`fer-edge`: the entry point. The command line is read against the option table
+(options.COMMANDS) before python-fire is given it: a misspelt command or option, a switch given a
+value or an option without its value ends in one line (exit 2) before any work. Every option
+then reaches fire as --name=TEXT, and fire hands that text to the option's own converter
+(Opt.parse, by the option's kind: `--source 0` stays the text "0"). --help is written from the
+same table. The commands themselves are in commands.py.
 """
 
 from __future__ import annotations
@@ -9,8 +12,12 @@ import os
 import re
 import sys
 
+from . import options
 from .commands import CLI, STDIN as _STDIN, STDIN_ARG as _STDIN_ARG, Data, Models  # noqa: F401
 from .errors import FerEdgeError
+
+_GROUPS = (CLI, Data, Models)
+_HELP = {"--help", "-h", "--helpfull"}
 
 
 def _protect_stdin(argv: list[str]) -> list[str]:
@@ -20,138 +27,202 @@ def _protect_stdin(argv: list[str]) -> list[str]:
     return [_STDIN_ARG if (a == _STDIN and i < end) else a for i, a in enumerate(argv)]
 
 
-# ------------------------------------------------------------------ the strict command line
-# python-fire runs a command first and only then complains about an argument it could not use
-# (a whole training on the wrong settings for a typo): every option is checked against the
-# command's signature before fire is given the command line.
-
-_BOOL_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
-_HELP = {"--help", "-h", "--helpfull"}
-
-
-def _walk(argv: list[str]) -> tuple[object, list[str]]:
-    """(the CLI object the command line's leading words name, those words): a command's
-    method, a group (`data`, `models`) or the CLI itself; it stops at the first method."""
-    component, names = CLI(), []
-    for token in argv:
-        if callable(component) and not isinstance(component, (CLI, Data, Models)):
-            break
-        member = getattr(component, token, None) if not token.startswith(("-", "_")) else None
-        if member is None:
-            break
-        component, names = member, names + [token]
-    return component, names
-
-
-def _command_of(argv: list[str]):
-    """(the method a command line runs, its name, the index of its first argument), or None
-    for a line fire answers itself (help, a group without a command)."""
-    component, names = _walk(argv)
-    if not names or isinstance(component, (Data, Models)):
-        return None
-    return component, " ".join(names), len(names)
-
-
-def _is_switch(param) -> bool:
-    return param.annotation in (bool, "bool") or isinstance(param.default, bool)
-
-
-def _is_option(token: str) -> bool:
-    """An option token (--name, --name=value, -x); a negative number is a value."""
-    return token.startswith("--") and len(token) > 2 or (
-        len(token) == 2 and token[0] == "-" and token[1].isalpha())
-
-
-def check_command_line(argv: list[str]) -> list[str]:
-    """The command line with each option spelled as fire reads it (`--no-teacher-flip` ->
-    `--noteacher_flip`), or FerEdgeError (exit 2) for an unknown or misspelt option (with the
-    closest known one), a value given to a switch, or an option without its value."""
-    import difflib
-    import inspect
-
-    if _HELP & set(argv[: argv.index("--") if "--" in argv else len(argv)]):
-        return argv
-    found = _command_of(argv)
-    if found is None:
-        return argv
-    method, command, start = found
-    params = {n: p for n, p in inspect.signature(method).parameters.items()
-              if p.kind is not p.VAR_POSITIONAL}
-    takes_paths = any(p.kind is p.VAR_POSITIONAL
-                      for p in inspect.signature(method).parameters.values())
-    flags = lambda: ", ".join("--" + n.replace("_", "-") for n in params)  # noqa: E731
-    out, i = argv[:start], start
-    while i < len(argv):
-        token = argv[i]
-        if token == "--":                     # fire's own flags follow
-            out += argv[i:]
-            break
-        if not _is_option(token):
-            out.append(token)
-            i += 1
-            continue
-        key, eq, value = token.lstrip("-").partition("=")
-        name = key.replace("-", "_")
-        if len(key) == 1 and token[1] != "-":  # -e: fire's one-letter shortcut
-            matches = [n for n in params if n[0] == key]
-            if len(matches) != 1:
-                raise FerEdgeError(f"{token}: not an option of {command}"
-                                   + (f" (could be {', '.join('--' + m for m in matches)})"
-                                      if matches else f" (its options: {flags()})"))
-            name = matches[0]
-        negated = name not in params and name.startswith("no") and (
-            name[2:].lstrip("_") in params and _is_switch(params[name[2:].lstrip("_")]))
-        if negated:
-            name = name[2:].lstrip("_")
-        if name not in params:
-            close = difflib.get_close_matches(name, list(params), n=1, cutoff=0.6)
-            flag = "--" + key
-            raise FerEdgeError(f"unknown option {flag} for {command}"
-                               + (f": did you mean --{close[0].replace('_', '-')}?" if close
-                                  else f" (its options: {flags()})"))
-        flag = "--" + name.replace("_", "-")
-        nxt = argv[i + 1] if i + 1 < len(argv) else None
-        if _is_switch(params[name]):
-            if eq and value.lower() not in _BOOL_WORDS:
-                raise FerEdgeError(f"{flag} is a switch: give it alone (or --no-"
-                                   f"{name.replace('_', '-')}), not ={value}")
-            if eq and negated:
-                raise FerEdgeError(f"--no-{name.replace('_', '-')} is a switch: it takes no "
-                                   f"value")
-            if not eq and nxt is not None and nxt != "--" and not _is_option(nxt) and (
-                    not takes_paths or nxt.lower() in _BOOL_WORDS):
-                raise FerEdgeError(f"{flag} is a switch: it takes no value (got {nxt!r}; "
-                                   f"--no-{name.replace('_', '-')} turns it off)")
-            out.append(f"--{'no' if negated else ''}{name}" + (f"={value}" if eq else ""))
-            i += 1
-            continue
-        if negated:
-            raise FerEdgeError(f"unknown option --{key} for {command}")
-        if not eq and (nxt is None or nxt == "--" or _is_option(nxt)):
-            raise FerEdgeError(f"{flag} needs a value")
-        out.append(f"--{name}={value}" if eq else f"--{name}")
-        i += 1
-    return out
-
-
 def _wants_help(argv: list[str]) -> bool:
     before = argv[: argv.index("--")] if "--" in argv else argv
     return bool(_HELP & set(before)) or before == ["help"]
 
 
-def _print_help(argv: list[str]) -> int:
-    """The help of the command (or group, or the whole CLI) on stdout, as python-fire writes it
-    but without its "INFO: Showing help ..." line on stderr."""
-    from fire import helptext, trace
+def _did_you_mean(word: str, known, prefix: str = "") -> str:
+    import difflib
 
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f": did you mean {prefix}{close[0]}?" if close else ""
+
+
+# ------------------------------------------------------------------ the strict command line
+# python-fire runs a command first and only then complains about an argument it could not use
+# (a whole training on the wrong settings for a typo), in eight lines: every word and option is
+# checked here, against the CLI's commands and the option table, before fire is given them.
+
+def _walk(argv: list[str]) -> tuple[object, list[str]]:
+    """(the CLI object the command line's leading words name, those words): a command's
+    method, a group (`data`, `models`) or the CLI itself; FerEdgeError for a word that names
+    no command of its group."""
+    component, names = CLI(), []
+    for token in argv:
+        if not isinstance(component, _GROUPS) or token.startswith("-"):
+            break
+        known = [n for n in dir(component) if not n.startswith("_")]
+        if token not in known:
+            where = " ".join(names)
+            raise FerEdgeError(
+                f"unknown command {' '.join([*names, token])}"
+                + (_did_you_mean(token, known, f"{where} " if where else "")
+                   or f" (`fer-edge {where + ' ' if where else ''}--help` lists them: "
+                      f"{', '.join(known)})"))
+        component, names = getattr(component, token), names + [token]
+    return component, names
+
+
+def _command_of(argv: list[str]):
+    """(the method a command line runs, its name, the index of its first argument), or None
+    for a line that only asks for help (nothing, or a group without a command)."""
     component, names = _walk(argv)
+    if isinstance(component, _GROUPS):
+        return None
+    return component, " ".join(names), len(names)
+
+
+def _is_option(token: str) -> bool:
+    """An option token, as python-fire sees one (--name, --name=value, -x); a negative number
+    is a value."""
+    return token.startswith("--") and len(token) > 2 or bool(re.match(r"-[a-zA-Z]", token))
+
+
+def _unknown_option(token: str, command: str, table: dict) -> FerEdgeError:
+    name = token.lstrip("-").partition("=")[0].replace("-", "_")
+    flags = lambda names: ", ".join(options.flag(n) for n in names)  # noqa: E731
+    if not token.startswith("--"):                    # -x: no short options (-h is help)
+        could = [n for n in table if n.startswith(name)] if len(name) == 1 else \
+            [name] if name in table else []
+        return FerEdgeError(f"{token}: not an option of {command} ("
+                            + (f"could be {flags(could)}" if could else
+                               f"its options: {flags(table)}") + ")")
+    if name.startswith("no") and name[2:].lstrip("_") in table:
+        return FerEdgeError(f"unknown option {token.partition('=')[0]} for {command}: "
+                            f"{options.flag(name[2:].lstrip('_'))} is not a switch")
+    return FerEdgeError(f"unknown option {token.partition('=')[0]} for {command}"
+                        + (_did_you_mean(name, [*table, "help"], "--").replace("_", "-")
+                           or f" (its options: {flags(table)})"))
+
+
+def check_command_line(argv: list[str]) -> list[str]:
+    """The command line as fire is given it: each option as `--name=TEXT` (a switch's as
+    `--name=true` or `--name=false`), the other words as they are; or FerEdgeError (exit 2) for
+    an unknown command or option (with the closest known one), a value given to a switch, or an
+    option without its value."""
+    if _wants_help(argv):
+        return argv
+    component, names = _walk(argv)
+    if isinstance(component, _GROUPS):
+        if len(argv) > len(names):   # an option where a command is expected
+            token = argv[len(names)]
+            where = " ".join(["fer-edge", *names])
+            hint = _did_you_mean(token, ("--help", "--version")) if not names else ""
+            raise FerEdgeError(f"{token}: not an option of {where}" + (
+                hint or f": give a command first (`{where} --help` lists them)"))
+        return argv
+    command = " ".join(names)
+    table = options.spec(command)
+    takes_paths = options.COMMANDS[command].paths is not None
+    out, i = list(names), len(names)
+    while i < len(argv):
+        token = argv[i]
+        i += 1
+        if token == "--":                     # fire's own flags follow
+            out += argv[i - 1:]
+            break
+        if not _is_option(token):             # a path (or a positional option value)
+            out.append(token)
+            continue
+        if not token.startswith("--"):
+            raise _unknown_option(token, command, table)
+        key, eq, value = token[2:].partition("=")
+        name = key.replace("-", "_")
+        base = name[2:].lstrip("_")           # --no-tta, --notta: --tta off
+        negated = name not in table and name.startswith("no") and base in table and \
+            table[base].kind is bool
+        if negated:
+            name = base
+        if name not in table:
+            raise _unknown_option(token, command, table)
+        opt, nxt = table[name], (argv[i] if i < len(argv) else None)
+        if opt.kind is bool:
+            off = options.flag("no_" + name)
+            if eq and negated:
+                raise FerEdgeError(f"{off} is a switch: it takes no value")
+            if eq and value.lower() not in options.SWITCH_WORDS:
+                raise FerEdgeError(f"{opt.flag} is a switch: give it alone (or {off}), not "
+                                   f"={value}")
+            if not eq and nxt is not None and nxt != "--" and not _is_option(nxt) and (
+                    not takes_paths or nxt.lower() in options.SWITCH_WORDS):
+                raise FerEdgeError(f"{opt.flag} is a switch: it takes no value (got {nxt!r}; "
+                                   f"{off} turns it off)")
+            out.append(f"--{name}={value if eq else 'false' if negated else 'true'}")
+            continue
+        if not eq:
+            if nxt is None or nxt == "--" or _is_option(nxt):
+                raise FerEdgeError(f"{opt.flag} needs a value")
+            value = nxt
+            i += 1
+        out.append(f"--{name}={value}")
+    _check_words(out[len(names):], command, table, takes_paths)
+    return out
+
+
+def _check_words(tokens: list[str], command: str, table: dict, takes_paths: bool) -> None:
+    """fire gives a command without paths its bare words as the options not given by name, in
+    the table's order (`timeline clip.jsonl`): one line for a word beyond those."""
+    if takes_paths or "--" in tokens:
+        return
+    named = {t[2:].partition("=")[0] for t in tokens if t.startswith("--")}
+    words = [t for t in tokens if not t.startswith("--")]
+    room = len([n for n in table if n not in named])
+    if len(words) > room:
+        raise FerEdgeError(f"{words[room]}: {command} takes no more words (its options: "
+                           f"{', '.join(options.flag(n) for n in table)})")
+
+
+# ------------------------------------------------------------------------------------ help
+
+def _print_help(argv: list[str]) -> int:
+    """The help of the command (from the option table) or of a group or the whole CLI (as
+    python-fire writes it, without its "INFO: Showing help ..." line on stderr), on stdout."""
+    component, names = _walk([a for a in argv if a != "help"])
     name = " ".join(["fer-edge", *names])
-    text = helptext.HelpText(component, trace=trace.FireTrace(component, name=name))
-    # one spelling of every flag, the README's: --learning-rate, not fire's --learning_rate
-    text = re.sub(r"--([a-z0-9]+(?:_[a-z0-9]+)+)", lambda m: "--" + m.group(1).replace("_", "-"),
-                  text)
-    print("\n".join(_wrapped(line) for line in text.replace(f"'{name}'", name).splitlines()))
+    if isinstance(component, _GROUPS):
+        from fire import helptext, trace
+
+        text = helptext.HelpText(component, trace=trace.FireTrace(component, name=name))
+        text = text.replace(f"'{name}'", name)
+    else:
+        text = command_help(" ".join(names))
+    print("\n".join(_wrapped(line) for line in text.splitlines()))
     return 0
+
+
+def command_help(name: str) -> str:
+    """A command's --help: its summary, details, paths and each option of the table with what
+    it accepts, in words; a switch as `--tta / --no-tta`."""
+    command = options.COMMANDS[name]
+    paths = " [PATHS]..." if command.paths else ""
+    lines = ["NAME", f"    fer-edge {name} - {command.summary}", "", "SYNOPSIS",
+             f"    fer-edge {name}{paths} <flags>", ""]
+    if command.details:
+        lines += ["DESCRIPTION", f"    {command.details}", ""]
+    if command.paths:
+        lines += ["POSITIONAL ARGUMENTS", "    PATHS", f"        {command.paths}.", ""]
+    lines.append("FLAGS")
+    for o in command.options:
+        if o.kind is bool:
+            usage = o.flag if o.name.startswith("no_") else \
+                f"{o.flag} / {options.flag('no_' + o.name)}"
+        else:
+            usage = f"{o.flag}={o.name.upper()}"
+        lines += [f"    {usage}", f"        {o.help}."]
+        # what it accepts where its help does not say it (choices are named there)
+        facts = [o.accepts()] if o.choices is None and o.kind not in (bool, str, "out") else []
+        if o.required:
+            facts.append("required")
+        elif o.recipe and o.default is not None:
+            facts.append(f"default: the recipe's, else {o.default}")
+        elif o.kind is bool:
+            facts += ["on by default"] if o.default else []
+        elif o.default is not None:
+            facts.append(f"default: {o.default}")
+        if facts:
+            lines.append(f"        {'; '.join(facts)[0].upper()}{'; '.join(facts)[1:]}.")
+    return "\n".join(lines)
 
 
 def _wrapped(line: str, width: int = 100) -> str:
@@ -162,10 +233,59 @@ def _wrapped(line: str, width: int = 100) -> str:
     return textwrap.fill(line, width, subsequent_indent=indent) if len(line) > width else line
 
 
+# ------------------------------------------------------------------- TensorFlow's start-up
+
+class _QuietTensorFlow:
+    """The import of tensorflow, whichever module makes it, runs with fd 2 on /dev/null and
+    Python's absl logging at errors: TensorFlow writes its start-up lines (oneDNN, CUDA
+    drivers) as its libraries load, before absl's C++ logging is set up, so no log level stops
+    those. A finder on sys.meta_path, gone once tensorflow is loaded."""
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        from importlib.machinery import PathFinder
+
+        spec = PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return spec
+        load = spec.loader.exec_module
+
+        def exec_module(module):
+            from .edge.sources import quiet_native_stderr
+
+            if cls in sys.meta_path:
+                sys.meta_path.remove(cls)
+            try:
+                from absl import logging as absl_logging
+
+                absl_logging.set_verbosity(absl_logging.ERROR)
+            except ImportError:
+                pass
+            with quiet_native_stderr(always=True):
+                load(module)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def _quiet_tensorflow() -> None:
+    """TensorFlow's start-up lines silenced in every command; FER_EDGE_DEBUG=1 keeps them.
+    TF_CPP_MIN_LOG_LEVEL=3 stops the later ones ("failed call to cuInit")."""
+    if os.environ.get("FER_EDGE_DEBUG"):
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    if "tensorflow" not in sys.modules and _QuietTensorFlow not in sys.meta_path:
+        sys.meta_path.insert(0, _QuietTensorFlow)
+
+
+# ------------------------------------------------------------------------------------ main
+
 def main(argv=None) -> int:
     import fire
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _quiet_tensorflow()
     argv = _protect_stdin(list(sys.argv[1:] if argv is None else argv))
     if argv in (["--version"], ["version"]):
         from . import __version__
@@ -174,7 +294,7 @@ def main(argv=None) -> int:
         return 0
     try:
         argv = check_command_line(argv)
-        if _wants_help(argv):
+        if _wants_help(argv) or _command_of(argv) is None:
             return _print_help(argv)
         fire.Fire(CLI(), command=argv, name="fer-edge")
     except FerEdgeError as e:

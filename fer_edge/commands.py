@@ -1,7 +1,8 @@
 """The commands of `fer-edge`, each a call of the library, and the python-fire component built
-from the option table: every command's signature and --help come from options.COMMANDS, so an
-option is declared in one place. Heavy modules (TensorFlow) are imported inside the commands
-that need them, so `classify` stays light.
+from the option table: every command's signature, the converter of each option's text and
+--help come from options.COMMANDS, so an option is declared in one place. Heavy modules
+(TensorFlow, Ray) are imported inside the commands that need them, after checking that they are
+installed, so `classify` stays light and a runtime-only install answers in one line.
 """
 
 from __future__ import annotations
@@ -24,11 +25,55 @@ def _print_json(obj) -> None:
     print(json.dumps(obj))
 
 
+# ------------------------------------------------------------ what a command needs installed
+
+# The runtime install (numpy, OpenCV, LiteRT, fire) runs classify, serve and the rest; these
+# commands import more, from an extra. Checked by module name (importlib.util.find_spec) before
+# a command imports or reads anything, so a runtime-only install answers in one line.
+_NAMES = {"keras": "Keras", "tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch",
+          "sklearn": "scikit-learn", "matplotlib": "matplotlib", "seaborn": "seaborn",
+          "pandas": "pandas", "ray": "Ray", "pyarrow": "pyarrow", "tflite_micro": "TFLite Micro",
+          "onnxruntime": "onnxruntime"}
+
+
+def _needs(command: str, extra: str, *modules: str) -> None:
+    """FerEdgeError naming `extra` when one of `modules` is not installed."""
+    import importlib.util
+
+    missing = [_NAMES.get(m, m) for m in dict.fromkeys(modules)
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        names = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 \
+            else missing[0]
+        raise FerEdgeError(f"{command} needs {names}: pip install 'fer-edge[{extra}]'")
+
+
+def _keras_backend() -> str:
+    """The module Keras runs on (KERAS_BACKEND, TensorFlow when unset)."""
+    import os
+
+    name = os.environ.get("KERAS_BACKEND", "tensorflow")
+    return name if name in ("jax", "torch") else "tensorflow"
+
+
 # ------------------------------------------------------------------------------- the commands
 
 def train(**given):
+    _needs("train", "train", "keras", _keras_backend(), "sklearn")
     from .training.engine import train as run
+    from .training.runs import RunFolder
 
+    # A new run's folder is checked here, before the data is read and TensorFlow imported
+    # (train checks it again when it makes the folder); on other machines of a multiworker run
+    # the chief may have made it already.
+    cfg = options.check("train", given)
+    run_folder = RunFolder(cfg.out or f"runs/{cfg.arch or options.DEFAULT_ARCH}")
+    if run_folder.path.exists() and not run_folder.path.is_dir():
+        raise FerEdgeError(f"{run_folder} is a file: --out is the run's folder")
+    if not (cfg.resume or cfg.force or cfg.strategy == "multiworker") \
+            and run_folder.holds_anything():
+        raise FerEdgeError(f"{run_folder} already holds a run; pass --resume to continue it or "
+                           f"--force to start over")
     run(**given)   # validated there, before anything is written
 
 
@@ -39,51 +84,79 @@ def calibrate(**given):
 
 
 def export(**given):
+    _needs("export", "train", "keras", "tensorflow")
+    from .edge.sources import native_stderr_silenced
     from .export import export as run
 
-    for path in run(**given):   # validated there, before anything is loaded or written
+    with native_stderr_silenced():   # the converter's lines on fd 2
+        written = run(**given)       # validated there, before anything is loaded or written
+    for path in written:
         print(path)
 
 
 def evaluate(*paths, models=None, format=None, **given):
+    from .defaults import shipped_model
+
+    # shipped models by name, as classify's --model takes them
+    files = [shipped_model(m) for m in ([models] if models else []) + list(paths)]
+    _needs("evaluate", "train", "sklearn",
+           *(("keras", "tensorflow") if any(f.suffix == ".keras" for f in files) else ()),
+           *(("matplotlib", "seaborn", "pandas") if given["out"] else ()))
+    if any(f.suffix == ".onnx" for f in files):
+        _needs("evaluate", "onnx", "onnxruntime")
+    if given["micro"]:
+        _needs("evaluate --micro", "micro", "tflite_micro")
     from .evaluate import evaluate as run, markdown
 
     options.check("evaluate", {"format": format}, partial=True)
-    result = run(([models] if models else []) + list(paths), **given)
+    result = run([str(f) for f in files], **given)
     if format == "json":
         return _print_json(result)
     print(markdown(result))
 
 
-SWITCHES_BEFORE_PATHS = ("no_detect", "force", "tta", "align", "summary", "quiet")
-
-
-def _switch_words_as_paths(paths: tuple, given: dict) -> tuple:
-    """python-fire gives a switch the next word as its value (`--no-detect a.jpg`): such a word
-    is taken back as a path, and the switch as on."""
-    for name in SWITCHES_BEFORE_PATHS:
-        value = given.get(name)
-        if value is not None and not isinstance(value, bool):
-            paths = (value, *paths)
-            given[name] = True
-    return paths
-
-
 def classify(*paths, **given):
     from .edge.classify import classify as run
 
-    paths = _switch_words_as_paths(paths, given)
-    run([STDIN if p == STDIN_ARG else str(p) for p in paths], **given)
+    run([STDIN if p == STDIN_ARG else p for p in paths], **given)
 
 
 def batch(*paths, **given):
+    _needs("batch", "ray", "ray", "pyarrow", "pandas")
+    options.check("batch", given)
+    _batch_inputs(paths, given["glob"])
     from .batch.job import batch as run
     from .edge.sources import native_stderr_silenced
 
-    paths = _switch_words_as_paths(paths, given)
     with native_stderr_silenced():    # FFmpeg's and libjpeg's lines: errors/ says what failed
-        summary = run([str(p) for p in paths], **given)
+        summary = run(list(paths), **given)
     _print_json(summary)
+
+
+def _batch_inputs(paths: tuple, glob: str | None) -> None:
+    """One line for a local input that is not there or a folder without an image or video
+    (--glob's), before --out is written: batch itself records a missing input as an error row
+    and goes on. Remote inputs (s3://...) are their filesystem's to answer."""
+    import fnmatch
+    from pathlib import Path
+
+    from .edge.fileio import IMAGE_EXTS
+    from .edge.sources import VIDEO_EXTS
+
+    if not paths:
+        raise FerEdgeError("nothing to classify: give images, videos, folders or manifests")
+    for given in paths:
+        if "://" in given and not given.startswith("file://"):
+            continue
+        path = Path(given.removeprefix("file://"))
+        if not path.exists():
+            raise FerEdgeError(f"{given}: no such file or directory")
+        if path.is_dir() and not any(
+                f.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS and f.is_file() and (
+                    glob is None or fnmatch.fnmatch(str(f.relative_to(path)), glob)
+                    or fnmatch.fnmatch(f.name, glob)) for f in path.rglob("*")):
+            raise FerEdgeError(f"{given}: no image or video in this folder"
+                               + (f" matching --glob {glob}" if glob else ""))
 
 
 def serve(**given):
@@ -144,20 +217,15 @@ def data_info(data=None, format=None, votes=None):
 def models_list(format=None):
     import importlib.util
 
-    from .shipped import shipped_rows, timing
+    from .defaults import package_path
+    from .shipped import architecture_rows, shipped_rows, timing
 
     options.check("models list", {"format": format})
     shipped, timed = shipped_rows(), timing()
-    # the runtime install has no Keras: the shipped models are listed all the same
+    # parameter counts from architectures.json: no Keras imported; the runtime install, which
+    # cannot train them, lists the shipped models alone
     trainable = importlib.util.find_spec("keras") is not None
-    rows = []
-    if trainable:
-        from .edge.sources import quiet_native_stderr
-        from .training import archs
-
-        with quiet_native_stderr(always=True):   # TensorFlow's start-up lines
-            rows = [{"name": a, "params": int(archs.build(a).count_params()),
-                     "description": archs.get(a).description} for a in archs.names()]
+    rows = architecture_rows() if trainable else []
     if format == "json":
         return _print_json({"shipped": shipped, "timing": timed, "architectures": rows})
     files = max([len("file")] + [len(r["file"]) for r in shipped])
@@ -168,8 +236,8 @@ def models_list(format=None):
         ratio = "-" if r["time_vs_fer"] is None else f"{r['time_vs_fer']:.2f}x"
         print(f"{r['name']:<9} {r['file']:<{files}} {r['size_bytes']:>9,} "
               f"{pct(r['top1']):>8} {pct(r['ferplus_top1']):>7} {ratio:>7}")
-    print("(PrivateTest accuracy on FER2013's labels and on the FER+ majority, from "
-          "models/eval/report.json)")
+    print(f"(the files are in {package_path('models').resolve()}; PrivateTest accuracy on "
+          f"FER2013's labels and on the FER+ majority, from their eval/report.json)")
     if timed:
         print(f"(vs fer: time per face, {timed['measures']}, batch {timed['batch']}, "
               f"{timed['threads']} thread, on {timed['host'].get('cpu', 'an unrecorded CPU')}: "
@@ -181,45 +249,33 @@ def models_list(format=None):
     width = max(len("architecture"), *(len(r["name"]) for r in rows))
     print(f"{'architecture':<{width}} {'params':>11}  description")
     for r in rows:
-        print(f"{r['name']:<{width}} {r['params']:>11,}  {r['description']}")
+        params = "?" if r["params"] is None else f"{r['params']:,}"
+        print(f"{r['name']:<{width}} {params:>11}  {r['description']}")
 
 
 # --------------------------------------------------------------- the component fire is given
 
-_ANNOTATIONS = {bool: bool, int: int, float: float}
-
-
 def _docstring(command: options.Command) -> str:
-    """The command's help as python-fire reads it: summary, details, and an Args section with
-    each option's help (and a training option's base default, which its recipe may replace)."""
-    # one line an option: python-fire's parser takes a wrapped line holding a colon for a new
-    # argument (cli.py wraps the help it prints)
-    wrap = lambda text: "  " + text  # noqa: E731
-    lines = [command.summary, ""]
-    if command.details:
-        lines += [textwrap.fill(command.details, 96), ""]
-    lines.append("Args:")
-    if command.paths:
-        lines.append(wrap(f"paths: {command.paths}."))
-    for o in command.options:
-        text = o.help
-        if o.recipe and o.default is not None:
-            text += f" (default: the recipe's, else {o.default!r})"
-        lines.append(wrap(f"{o.name}: {text}."))
-    return "\n".join(lines)
+    """The command's summary and details, which python-fire's help of the CLI and of a group
+    shows (a command's own --help is cli.command_help, from the table)."""
+    return "\n\n".join([command.summary] + ([textwrap.fill(command.details, 96)]
+                                             if command.details else []))
 
 
 def method(name: str, run):
     """A method of the CLI for options.COMMANDS[name], calling `run`: its signature holds the
-    table's options with their defaults (a training option's is None: its recipe decides)."""
+    table's options with their defaults (a training option's is None: its recipe decides), and
+    python-fire hands each option's text to that option's converter (Opt.parse), the paths' as
+    they are, instead of reading them as Python literals."""
+    from fire import decorators
+
     command = options.COMMANDS[name]
     kind = inspect.Parameter.KEYWORD_ONLY if command.paths else \
         inspect.Parameter.POSITIONAL_OR_KEYWORD
     params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     if command.paths:
         params.append(inspect.Parameter("paths", inspect.Parameter.VAR_POSITIONAL))
-    params += [inspect.Parameter(o.name, kind, default=None if o.recipe else o.default,
-                                 annotation=_ANNOTATIONS.get(o.kind, str))
+    params += [inspect.Parameter(o.name, kind, default=None if o.recipe else o.default)
                for o in command.options]
 
     signature = inspect.Signature(params)
@@ -234,7 +290,8 @@ def method(name: str, run):
     call.__signature__ = signature
     call.__doc__ = _docstring(command)
     call.__name__ = call.__qualname__ = name.split()[-1]
-    return call
+    decorators.SetParseFn(str)(call)
+    return decorators.SetParseFns(**{o.name: o.parse for o in command.options})(call)
 
 
 class Data:

@@ -2,8 +2,11 @@
 command option's default is declared with the option, in options.py (the runtime ones below are
 named there, so the Classifier API and `classify` share them)."""
 
+import os
 from importlib import resources
 from pathlib import Path
+
+from .errors import FerEdgeError
 
 # Training: each option's base default is in options.py (the table); recipes in archs.py.
 SWA_LR_FRACTION = 0.25
@@ -49,5 +52,21 @@ def default_model() -> Path:
     return package_path("models") / DEFAULT_MODEL_NAME
 
 
-def shipped_model(name: str) -> Path:
-    return package_path("models") / SHIPPED_MODELS[name]
+def shipped_model(name: str | os.PathLike | None) -> Path:
+    """A --model (classify, serve, batch) or --models (evaluate) value as a file: a shipped
+    model's name ("default", "fast", ...; None is "default") as its installed file, any other
+    value as the path it is. A bare word that is neither a file nor a shipped name, or a shipped
+    name whose file is not installed, ends in one line. The one lookup of the shipped names."""
+    key = str(name) if name else "default"
+    if key not in SHIPPED_MODELS:
+        path = Path(name)
+        if not path.exists() and not path.suffix and len(path.parts) == 1:
+            raise FerEdgeError(f"model not found: {key} is neither a file nor a shipped model "
+                               f"({', '.join(SHIPPED_MODELS)})")
+        return path
+    path = package_path("models") / SHIPPED_MODELS[key]
+    if not path.exists():
+        raise FerEdgeError(
+            f"no {key} model is shipped ({path} does not exist); pass one with "
+            f"--model PATH.tflite (export a trained model with `fer-edge export`)")
+    return path

@@ -52,6 +52,11 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+# What a switch's value may be written as on the command line (`--tta=false`), any case.
+SWITCH_WORDS = {"true": True, "yes": True, "on": True, "1": True,
+                "false": False, "no": False, "off": False, "0": False}
+
+
 def parse_duration(value) -> float | None:
     """Seconds from 5400, "5400", "90m", "1.5h", "30s"; None for none."""
     if value in (None, "", 0):
@@ -110,6 +115,24 @@ class Opt:
                 + (f" ({'/'.join(self.suffixes)})" if self.suffixes else "")}.get(
             k, "an existing " + ("folder" if k == "dir" else "file" if k == "file" else "path")
             + (f" ({'/'.join(self.suffixes)})" if self.suffixes else ""))
+
+    def parse(self, text: str):
+        """The value of this option's command-line text, by its kind (the CLI's one converter;
+        python-fire calls it in place of its own literal parsing): a number for int and float
+        options, True or False for a switch's words, the choice the table writes ("1" is
+        --verbose's 1) and the text itself for every other kind, so `--source 0` is the text
+        "0". Text that is not of its kind stays text, for `check` to refuse by name."""
+        if self.choices is not None:
+            return next((c for c in self.allowed() if str(c) == text), text)
+        if self.kind is bool:
+            return SWITCH_WORDS.get(text.lower(), text)
+        if self.kind in (int, float):
+            for number in (int, float):   # 1.5 for an int option: refused as the number it is
+                try:
+                    return number(text)
+                except ValueError:
+                    pass
+        return text
 
     def allowed(self) -> tuple:
         return tuple(self.choices()) if callable(self.choices) else tuple(self.choices)

@@ -94,14 +94,16 @@ def export(model, quantize=None, out=None, data=None, calib=None, force: bool = 
         from ..converters.onnx_export import convert
     else:
         from ..converters.tflite import convert
+    from ..edge.sources import quiet_native_stderr
 
     base = {"params": int(keras_model.count_params()), "source_model": model_path.name}
     written = []
     for mode, path in targets.items():
         print(f"converting {model_path.name} -> {path} ({mode})", file=sys.stderr, flush=True)
         int8 = mode == "int8"
-        buf = convert(keras_model, mode, calib_images if int8 else None,
-                      {**base, **(extra if int8 else {})})
+        with quiet_native_stderr():   # the converter's lines ("fully_quantize: 0, ...")
+            buf = convert(keras_model, mode, calib_images if int8 else None,
+                          {**base, **(extra if int8 else {})})
         write_bytes(path, buf)
         print(f"wrote {path} ({len(buf) / 1024:.0f} KB)", file=sys.stderr)
         written.append(path)
