@@ -7,7 +7,10 @@ with them. Each block sits between its markers in README.md:
   (benchmarks/peer_latency.py) and the per-photo time (benchmarks/e2e_speed.py);
 - `detectors`: benchmarks/detectors.py's counts and times;
 - `alignment`: benchmarks/alignment.py's table;
-- `batch`: benchmarks/batch_throughput.py's two runs and what they project.
+- `batch`: benchmarks/batch_throughput.py's two runs and what they project;
+- `targets`: where the default model runs: the int8 .tflite, its ONNX files on onnxruntime and
+  OpenVINO (reports/onnx: `fer-edge evaluate` and benchmarks/onnx_speed.py) and the Ethos-U
+  NPUs (reports/ethos_u: Vela's own estimates).
 
     python benchmarks/readme_results.py            # rewrite the blocks in README.md
     python benchmarks/readme_results.py --check    # exit 1 if a block of README.md is stale
@@ -40,6 +43,9 @@ DETECTORS = REPO / "reports" / "benchmark_detectors.json"
 ALIGNMENT = REPO / "reports" / "alignment.json"
 BATCH = REPO / "reports" / "batch" / "throughput.json"
 BATCH_CLUSTER = REPO / "reports" / "batch" / "throughput_cluster.json"
+ONNX_EVAL = REPO / "reports" / "onnx" / "eval_ferplus" / "report.json"
+ONNX_SPEED = REPO / "reports" / "onnx" / "speed.json"
+ETHOS_U = REPO / "reports" / "ethos_u" / "ferplus_int8_summary.json"
 
 
 def start(name: str) -> str:
@@ -257,7 +263,53 @@ def batch() -> str:
         f"classifies about {round(16 * per_worker, -2):,.0f} images/s.", "", end("batch")])
 
 
-BLOCKS = {"results": table, "detectors": detectors, "alignment": alignment, "batch": batch}
+# how each kind of the ONNX report runs, and the command that makes its file
+_TARGETS = {
+    "int8": ("LiteRT, CPU (Raspberry Pi, phones, laptops)",
+             "fer-edge export --model models/ferplus.keras --quantize int8"),
+    "onnx-int8": ("onnxruntime, CPU", "fer-edge export --model models/ferplus.keras "
+                  "--target onnx --quantize int8"),
+    "openvino-int8": ("OpenVINO, CPU (the same .onnx)", None),
+    "onnx-float32": ("onnxruntime, CPU", "fer-edge export --model models/ferplus.keras "
+                     "--target onnx --quantize float32"),
+}
+
+
+def targets() -> str:
+    report, speed = json.loads(ONNX_EVAL.read_text()), json.loads(ONNX_SPEED.read_text())
+    ethos = json.loads(ETHOS_U.read_text())
+    runtime = {"int8": "LiteRT", "onnx-int8": "onnxruntime", "onnx-float32": "onnxruntime",
+               "openvino-int8": "OpenVINO"}
+    lines = [start("targets"), "",
+             "| target | file | size | same answer as the int8 .tflite | FER+ majority | time "
+             "per face | command |", "|---|---|---:|---:|---:|---:|---|"]
+    for v in report["variants"]:
+        if v["kind"] not in _TARGETS:
+            continue
+        where, command = _TARGETS[v["kind"]]
+        ratio = speed["ratio_to_first"].get(f"{v['model']} ({runtime[v['kind']]})")
+        command = f"`{command}`" if command else "the onnx-int8 file (evaluate runs it on " \
+            "OpenVINO where `openvino` is installed)"
+        lines.append(f"| {where} | `{Path(v['model']).name}` | {_size(v['size_bytes'])} | "
+                     f"{_pct(v['agreement_with_reference'])} | {_pct(v['ferplus']['top1'])} | "
+                     f"{'—' if ratio is None else f'{ratio:.2f}x'} | {command} |")
+    for npu in ethos["npus"]:
+        lines.append(f"| Arm {npu['npu']} NPU ({npu['clock_hz'] / 1e6:.0f} MHz, "
+                     f"{npu['npu_share']:.0%} of operators on it) | `{npu['model']}` | "
+                     f"{_size(npu['model_bytes'])} | (the int8 .tflite compiled) | — | "
+                     f"{npu['inference_ms']:.2f} ms, Vela's estimate | `fer-edge export --model "
+                     f"models/ferplus.keras --quantize int8 --target ethos-u` |")
+    lines += ["", f"Answers and FER+ majority: PrivateTest ({report['n']:,} faces; "
+              f"`{ONNX_EVAL.relative_to(REPO)}`, written by `fer-edge evaluate`). Time per face: "
+              f"the model alone, 1 thread, batch 1, as a ratio to the int8 .tflite on LiteRT in "
+              f"one interleaved run on {_host(speed)} (`{speed['command']}`); the NPUs' times are "
+              f"Vela {ethos['vela']}'s estimates for its default system configuration of each "
+              f"(`{ETHOS_U.relative_to(REPO)}`), not measured on a board.", "", end("targets")]
+    return "\n".join(lines)
+
+
+BLOCKS = {"results": table, "detectors": detectors, "alignment": alignment, "batch": batch,
+          "targets": targets}
 
 
 def rewrite(text: str, block: str, name: str = "results") -> str:
