@@ -29,13 +29,19 @@ SHIPPED_REPORT = "eval/report.json"   # their evaluate report, inside models/
 SHIPPED_LATENCY = "eval/peer_latency.json"   # their time per face beside fer's (benchmarks/)
 FACE_MARGIN = 0.1         # extra border around a detected face, as a fraction of its size
 MAX_IMAGE_SIDE = 4096     # larger images are downscaled before detection (memory, speed)
+# The largest image (width x height, read from its header before decoding) any entry point
+# decodes, unless --max-pixels says otherwise: a 50-megapixel phone photo passes, a 1 MB PNG of
+# 30000 x 30000 pixels (1.8 GB decoded) does not.
+MAX_PIXELS = 200_000_000
 DETECTOR = "auto"         # classify's face detector: both BlazeFace models merged (detect.py)
 ALIGN_FACES = True        # level the eyes before the crop (reports/alignment.json)
 CLASSIFY_THREADS = 1      # LiteRT threads of `classify`
 VIDEO_EVERY = 1           # classify every Nth video frame
 VIDEO_SMOOTH = 0.0        # weight of the past in a track's score average (0: no smoothing)
-VIDEO_DETECT_EVERY = 1    # run the face detector on every Nth classified frame, optical flow
-                          # between (1: every frame; benchmarks/e2e_speed.py measures the trade)
+VIDEO_DETECT_EVERY = 5    # the full-frame face detector on every Nth classified frame (and on a
+                          # lost face or a scene cut), each face re-found in a crop around it in
+                          # between (edge/video.py); a newcomer is found within N frames. 1: the
+                          # full detector on every frame (benchmarks/e2e_speed.py measures both)
 
 
 def package_path(subpackage: str) -> Path:

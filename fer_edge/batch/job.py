@@ -98,7 +98,7 @@ class Progress:
 def batch(inputs, out=None, glob=None, address=None, workers=None, worker_cpus=None,
           images_per_task=None, segment=None, model=None, detector=None, no_detect=None,
           every=None, threads=None, tta=None, align=None, smooth=None, detect_every=None,
-          quiet=None) -> dict:
+          max_pixels=None, quiet=None) -> dict:
     """Classify `inputs` into Parquet under `out` (see outputs.py); returns the summary:
     inputs, done, failed, faces, seconds and inputs per second. Tasks already done in `out`
     (by the same job) are not done again."""

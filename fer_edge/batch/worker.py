@@ -8,12 +8,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from .. import options
+from ..edge import classify
 from ..errors import FerEdgeError
 from . import outputs
 from .inputs import Task, filesystem, is_remote
 
-# What a Classifier takes, and what its video frames take, of the job's options.
-CLASSIFIER_OPTIONS = ("model", "detector", "no_detect", "threads", "tta", "align")
+# What a Classifier takes (batch's table has no --labels), and what its video frames take, of
+# the job's options.
+CLASSIFIER_OPTIONS = tuple(k for k in classify.CLASSIFIER_OPTIONS if k in options.spec("batch"))
 VIDEO_OPTIONS = ("every", "smooth", "detect_every")
 
 

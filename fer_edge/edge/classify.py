@@ -31,8 +31,14 @@ from .preprocessing import (aligned_crop, canonical_label, face_to_input, flip_t
                             to_gray, to_uint8)
 from .outputs import AnnotatedOutput, ResultWriter, print_summary
 from .sources import CAMERA_PREFIX, STDIN
+from .video import FrameTracker, prefetch
 
 MIN_IMAGE_SIDE = 8       # smaller images cannot hold a face: reported as zero faces, with a note
+
+
+# The options of classify's table a Classifier takes (batch and serve pass theirs on too).
+CLASSIFIER_OPTIONS = ("model", "detector", "no_detect", "threads", "labels", "tta", "align",
+                      "max_pixels")
 
 
 class InputsFailed(FerEdgeError):
@@ -82,14 +88,14 @@ class Classifier:
     def __init__(self, model: str | os.PathLike | None = None, detector: str = detect.DEFAULT,
                  no_detect: bool = False, threads: int | None = 1,
                  margin: float = defaults.FACE_MARGIN, labels=None, tta: bool = False,
-                 align: bool = defaults.ALIGN_FACES):
+                 align: bool = defaults.ALIGN_FACES, max_pixels: int = defaults.MAX_PIXELS):
         from .runtime import open_model
 
         # the classify command's option table checks the Python API's values too (one line
         # naming the option, before anything is loaded)
         options.check("classify", {"detector": detector, "no_detect": no_detect,
                                    "threads": threads, "labels": labels, "tta": tta,
-                                   "align": align}, partial=True)
+                                   "align": align, "max_pixels": max_pixels}, partial=True)
         path = shipped_model(model)
         with sources.quiet_native_stderr():      # LiteRT's INFO lines, in the classify command
             self.model = open_model(path, threads=threads, labels=_labels(labels))
@@ -99,6 +105,7 @@ class Classifier:
         self.margin = margin
         self.tta = tta
         self.align = align
+        self.max_pixels = max_pixels
         self.names = [canonical_label(lab) or lab for lab in self.model.labels]
         self._lock = threading.Lock()
         self._closed = False
@@ -164,12 +171,13 @@ class Classifier:
         working pixel; the original (width, height))."""
         if isinstance(image, (str, os.PathLike)):
             try:
-                return sources.decode(np.fromfile(image, np.uint8))
+                return sources.decode(np.fromfile(image, np.uint8), max_pixels=self.max_pixels)
             except (OSError, ValueError) as e:
                 raise FerEdgeError(f"{image}: {getattr(e, 'strerror', None) or e}") from None
         if isinstance(image, (bytes, bytearray, memoryview)):   # an image file's contents
             try:
-                return sources.decode(np.frombuffer(image, np.uint8))
+                return sources.decode(np.frombuffer(image, np.uint8),
+                                      max_pixels=self.max_pixels)
             except ValueError as e:
                 raise FerEdgeError(str(e)) from None
         if channels not in ("bgr", "rgb"):
@@ -244,7 +252,9 @@ class VideoFrames:
 
     def __init__(self, clf: Classifier, target: str, every: int, tracker: "FrameTracker",
                  start: int = 0, stop: int | None = None):
-        self._items = sources.video_items(target, target, every, start=start, stop=stop)
+        # decoded on a thread of their own, a few frames ahead of the model (video.prefetch)
+        self._items = prefetch(sources.video_items(target, target, every, start=start,
+                                                   stop=stop))
         self.clf, self.target, self.tracker = clf, target, tracker
 
     def __iter__(self) -> "VideoFrames":
@@ -265,57 +275,6 @@ class VideoFrames:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-class FrameTracker:
-    """Classifies the frames of one video with track ids.
-
-    The detector runs on every `detect_every`th frame (and on every frame while no face is
-    followed); in between, each face's box is carried to the next frame by optical flow
-    (`track.flow_boxes`), so a new face is found at most `detect_every - 1` frames late.
-    `smooth` in [0, 1) is the weight of the past in an exponential moving average of each
-    track's scores (0: none)."""
-
-    def __init__(self, smooth: float = defaults.VIDEO_SMOOTH,
-                 detect_every: int = defaults.VIDEO_DETECT_EVERY):
-        self.tracker = track.Tracker(max_gap=track.TRACK_MAX_GAP * detect_every)
-        self.smooth = smooth
-        self.detect_every = detect_every
-        self.since_detect = 0
-        self.prev_gray = None
-        self.followed: tuple[detect.Detections, list] | None = None   # last frame's faces
-
-    def _faces_and_tracks(self, clf: Classifier, image: np.ndarray, gray: np.ndarray):
-        keyframe = (self.since_detect % self.detect_every == 0 or not self.followed
-                    or self.prev_gray is None or self.prev_gray.shape != gray.shape)
-        if keyframe:
-            self.since_detect = 0
-            found = clf._detect(image)
-            tracks = self.tracker.update(found.boxes.tolist())
-        else:
-            last, last_tracks = self.followed
-            boxes, eyes, ok = track.flow_boxes(self.prev_gray, gray, last.boxes, last.eyes)
-            found = detect.Detections(boxes[ok], last.scores[ok],
-                                      None if eyes is None else eyes[ok])
-            tracks = [t for t, keep in zip(last_tracks, ok) if keep]
-            self.tracker.keep(tracks, found.boxes.tolist())
-        self.since_detect += 1
-        self.followed = (found, tracks) if len(found) else None
-        self.prev_gray = gray
-        return found, tracks
-
-    def record(self, clf: Classifier, item: sources.Item) -> dict:
-        image = item.image
-        faces = []
-        if min(image.shape[:2]) >= MIN_IMAGE_SIDE:
-            gray = to_gray(image)
-            found, tracks = self._faces_and_tracks(clf, image, gray)
-            if len(found):
-                scores = clf._scores(clf._crops(gray, found))
-                for box, s, t in zip(found.boxes, scores, tracks):
-                    face = clf._face(box, track.smooth(t, s, self.smooth), item.scale, item.size)
-                    faces.append({"track": t.id, **face})
-        return {"file": item.name, "frame": item.frame, "time": item.time, "faces": faces}
 
 
 def _labels(labels):
@@ -344,19 +303,19 @@ class Summary:
     records: list[dict] = field(default_factory=list)    # video frames, kept for --summary
 
 
-def check_options(paths: list[str], given: dict) -> None:
-    """Every option checked before any model is loaded or input read."""
-    from .. import options
-
+def check_options(paths: list[str], given: dict) -> options.Config:
+    """Every option checked before any model is loaded or input read: the command's
+    configuration, each value typed by the option table."""
     if not paths:
         raise FerEdgeError("nothing to classify: give image files, folders, videos, stream "
                            "URLs, --camera N or '-'")
-    options.check("classify", given)
+    cfg = options.check("classify", given)
     if paths.count(STDIN) > 1:
         raise FerEdgeError("'-' (stdin) can be given only once")
     out_dir = given.get("save_annotated")
     if out_dir and Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise FerEdgeError(f"--save-annotated {out_dir} exists and is not a folder")
+    return cfg
 
 
 def classify(paths, model=None, detector: str = detect.DEFAULT, no_detect: bool = False,
@@ -367,6 +326,7 @@ def classify(paths, model=None, detector: str = detect.DEFAULT, no_detect: bool 
              smooth: float = defaults.VIDEO_SMOOTH, summary: bool = False,
              camera: int | None = None,
              detect_every: int = defaults.VIDEO_DETECT_EVERY,
+             max_pixels: int = defaults.MAX_PIXELS,
              out=None, err=None, stdin=None) -> Summary:
     """Classify the faces in `paths` (and camera `camera`), writing results to `out` (stdout)
     as they come.
@@ -381,34 +341,34 @@ def classify(paths, model=None, detector: str = detect.DEFAULT, no_detect: bool 
     given = {k: v for k, v in locals().items() if k not in ("paths", "out", "err", "stdin")}
     if isinstance(camera, int) and not isinstance(camera, bool) and camera >= 0:
         paths.append(f"{CAMERA_PREFIX}{camera}")
-    check_options(paths, given)
+    cfg = check_options(paths, given)
     # The command's contract is one line per bad input: what C libraries print on fd 2 (libjpeg,
     # FFmpeg, LiteRT's INFO lines) is silenced for its duration, and only here.
     with sources.native_stderr_silenced():
-        return _classify(paths, model, detector, no_detect, glob, every, threads, format,
-                         save_annotated, force, labels, tta, align, smooth, summary,
-                         detect_every, out, err, stdin)
+        return _classify(paths, cfg, out, err, stdin)
 
 
-def _classify(paths, model, detector, no_detect, glob, every, threads, format, save_annotated,
-              force, labels, tta, align, smooth, summary, detect_every, out, err,
-              stdin) -> Summary:
-    clf = Classifier(model, detector=detector, no_detect=no_detect, threads=threads,
-                     labels=labels, tta=tta, align=align)
-    run = _Run(clf, ResultWriter(format, out, clf.names, _has_video(paths, glob)), err,
-               AnnotatedOutput(Path(save_annotated), force) if save_annotated else None,
-               smooth, detect_every, summary)
+def _classify(paths: list[str], cfg: options.Config, out, err, stdin) -> Summary:
+    """The classify command on its checked configuration."""
+    clf = Classifier(cfg.model, **{k: cfg[k] for k in CLASSIFIER_OPTIONS if k != "model"})
+    run = _Run(clf, ResultWriter(cfg.format, out, clf.names, _has_video(paths, cfg.glob)), err,
+               AnnotatedOutput(Path(cfg.save_annotated), cfg.force) if cfg.save_annotated
+               else None, cfg.smooth, cfg.detect_every, cfg.summary)
+    # inputs read and decoded on a thread of their own, a few ahead (video.prefetch)
+    items = prefetch(sources.iter_items(paths, glob=cfg.glob, every=cfg.every, stdin=stdin,
+                                        keep_skipped=run.annotated is not None,
+                                        max_pixels=cfg.max_pixels))
     try:
-        for item in sources.iter_items(paths, glob=glob, every=every, stdin=stdin,
-                                       keep_skipped=run.annotated is not None):
+        for item in items:
             run.handle(item)
             item.image = None
     finally:
+        items.close()
         if run.annotated is not None:
             run.annotated.close()
-    if summary:
+    if cfg.summary:
         print_summary(track.summarize(run.done.records), clf.names,
-                      out if format == "table" else err)
+                      out if cfg.format == "table" else err)
     done = run.done
     if done.failed:
         n = len(done.failed)

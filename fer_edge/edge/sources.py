@@ -97,12 +97,31 @@ def shrink(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     return small, max(h / small.shape[0], w / small.shape[1])
 
 
-def decode(buf: np.ndarray, max_side: int = defaults.MAX_IMAGE_SIDE):
-    """Encoded bytes -> (working image, scale, (width, height)); ValueError saying why not."""
+# EXIF orientation -> what turns the stored pixels upright (PIL's exif_transpose, in OpenCV)
+_UPRIGHT = {2: lambda im: im[:, ::-1], 3: lambda im: im[::-1, ::-1], 4: lambda im: im[::-1],
+            5: lambda im: im.swapaxes(0, 1), 6: lambda im: im.swapaxes(0, 1)[:, ::-1],
+            7: lambda im: im.swapaxes(0, 1)[::-1, ::-1], 8: lambda im: im.swapaxes(0, 1)[::-1]}
+
+
+def decode(buf: np.ndarray, max_side: int = defaults.MAX_IMAGE_SIDE,
+           max_pixels: int = defaults.MAX_PIXELS):
+    """Encoded bytes -> (working image, scale, (width, height)), upright by its EXIF
+    orientation; ValueError saying why not. The header's width x height is checked against
+    `max_pixels` before anything is decoded (imagesize.py: a small file can decode to billions
+    of pixels)."""
     import cv2
+
+    from .imagesize import image_size, orientation
 
     if buf.size == 0:
         raise ValueError("empty file")
+    header = image_size(buf)
+    if header is None:
+        raise ValueError("not a readable image (not JPEG, PNG, WebP, TIFF, BMP, GIF or PNM, or "
+                         "its header is damaged)")
+    if header[0] * header[1] > max_pixels:
+        raise ValueError(f"{header[0]} x {header[1]} pixels, over the limit of {max_pixels:,} "
+                         f"(--max-pixels)")
     with quiet_native_stderr():
         try:
             image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
@@ -110,7 +129,13 @@ def decode(buf: np.ndarray, max_side: int = defaults.MAX_IMAGE_SIDE):
             image = None
     if image is None or image.size == 0:
         raise ValueError("not a readable image (unknown format, truncated or corrupt)")
+    if image.shape[0] * image.shape[1] > max_pixels:     # a header that lied to us
+        raise ValueError(f"{image.shape[1]} x {image.shape[0]} pixels, over the limit of "
+                         f"{max_pixels:,} (--max-pixels)")
+    turn = orientation(buf)
     del buf
+    if turn in _UPRIGHT:
+        image = np.ascontiguousarray(_UPRIGHT[turn](image))
     h, w = image.shape[:2]
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
@@ -128,10 +153,10 @@ def read_image(path) -> np.ndarray:
         raise FerEdgeError(f"{path}: {getattr(e, 'strerror', None) or e}") from None
 
 
-def _image_item(name: str, read: Callable[[], np.ndarray], **kw) -> Item:
+def _image_item(name: str, read: Callable[[], np.ndarray], max_pixels: int, **kw) -> Item:
     try:
         buf = read()
-        image, scale, size = decode(buf)
+        image, scale, size = decode(buf, max_pixels=max_pixels)
     except (OSError, ValueError, MemoryError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         return Item(name, error=reason, **kw)
@@ -223,14 +248,16 @@ def _is_media(p: Path) -> bool:
 
 
 def iter_items(paths: Iterable[str], glob: str | None = None, every: int = 1,
-               stdin=None, keep_skipped: bool = False) -> Iterator[Item]:
+               stdin=None, keep_skipped: bool = False,
+               max_pixels: int = defaults.MAX_PIXELS) -> Iterator[Item]:
     """Expand the inputs (files, folders, videos, URLs, "camera:N", "-") into decoded items,
-    lazily, in order."""
+    lazily, in order; an image over `max_pixels` is an item with its error."""
     for arg in paths:
         arg = str(arg)
         if arg == STDIN:
             stream = stdin if stdin is not None else sys.stdin.buffer
-            yield _image_item(arg, lambda: np.frombuffer(stream.read(), np.uint8), source=arg)
+            yield _image_item(arg, lambda: np.frombuffer(stream.read(), np.uint8), max_pixels,
+                              source=arg)
             continue
         if is_stream(arg):
             yield from video_items(arg, arg, every, keep_skipped, source=arg,
@@ -245,18 +272,19 @@ def iter_items(paths: Iterable[str], glob: str | None = None, every: int = 1,
                 what = f"no images or videos matching '{glob}'" if glob else "no images or videos"
                 yield Item(arg, error=f"{what} in this folder", source=arg)
             for p in files:
-                yield from _file_items(p, every, keep_skipped, source=arg,
+                yield from _file_items(p, every, keep_skipped, max_pixels, source=arg,
                                        rel=p.relative_to(path).as_posix())
         elif path.exists():
-            yield from _file_items(path, every, keep_skipped, source=arg, rel=path.name, name=arg)
+            yield from _file_items(path, every, keep_skipped, max_pixels, source=arg,
+                                   rel=path.name, name=arg)
         else:
             yield Item(arg, error="no such file or directory", source=arg)
 
 
-def _file_items(path: Path, every: int, keep_skipped: bool, name: str | None = None,
-                **kw) -> Iterator[Item]:
+def _file_items(path: Path, every: int, keep_skipped: bool, max_pixels: int,
+                name: str | None = None, **kw) -> Iterator[Item]:
     name = name or str(path)
     if path.suffix.lower() in VIDEO_EXTS:
         yield from video_items(path, name, every, keep_skipped, **kw)
     else:
-        yield _image_item(name, lambda: np.fromfile(path, np.uint8), **kw)
+        yield _image_item(name, lambda: np.fromfile(path, np.uint8), max_pixels, **kw)

@@ -1,6 +1,6 @@
 """`fer-edge serve`: a live page and an HTTP API on the device (server.py), a bounded pool of
 inference workers (pool.py), the live source (live.py), Prometheus metrics (metrics.py) and the
-image-header check that stops decompression bombs (imagesize.py). Python's own http.server:
+image-header check that stops decompression bombs (edge/imagesize.py). Python's own http.server:
 nothing to install beyond the runtime."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def serve(source=None, host=None, port=None, token=None, workers=None, queue=Non
     if not _loopback(cfg.host) and not cfg.token:
         raise FerEdgeError(f"--host {cfg.host} is reachable from other machines: give --token "
                            f"(every route but /healthz then needs Authorization: Bearer TOKEN)")
-    from ..edge.classify import Classifier, shipped_model
+    from ..edge.classify import CLASSIFIER_OPTIONS, Classifier, shipped_model
     from ..edge.sources import quiet_native_stderr
     from ..shipped import shipped_rows
     from .live import LiveSource
@@ -41,8 +41,7 @@ def serve(source=None, host=None, port=None, token=None, workers=None, queue=Non
     from .server import App, make_server
 
     def classifier():
-        return Classifier(cfg.model, detector=cfg.detector, no_detect=cfg.no_detect,
-                          threads=cfg.threads, tta=cfg.tta, align=cfg.align)
+        return Classifier(**{k: cfg[k] for k in CLASSIFIER_OPTIONS if k in cfg})
 
     path = shipped_model(cfg.model)
     with quiet_native_stderr(always=True):     # LiteRT's start-up lines, before any thread

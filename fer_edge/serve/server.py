@@ -21,7 +21,7 @@ from importlib import resources
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import FerEdgeError
-from .imagesize import image_size
+from ..edge.imagesize import image_size
 from .metrics import Metrics
 from .pool import Busy, InferencePool
 
@@ -162,8 +162,8 @@ class Handler(BaseHTTPRequestHandler):
         data = self._body()
         size = image_size(data)
         if size is None:
-            raise HTTPError(415, "not an image fer-edge reads from its header (JPEG, PNG, GIF, "
-                            "BMP, WebP)")
+            raise HTTPError(415, "not an image fer-edge reads from its header (JPEG, PNG, WebP, "
+                            "TIFF, BMP, GIF, PNM)")
         if size[0] * size[1] > self.app.max_pixels:
             raise HTTPError(413, f"image of {size[0]} x {size[1]} pixels, over --max-pixels "
                             f"{self.app.max_pixels:,}")
