@@ -22,7 +22,7 @@ JOB_FILE = "job.json"     # what the folder's rows were made with
 
 def _job_options(given: dict) -> dict:
     """The options that decide the rows: a rerun must give the same ones."""
-    from ..edge.classify import shipped_model
+    from ..defaults import shipped_model
 
     path = shipped_model(given["model"])
     if not Path(path).is_file():

@@ -25,6 +25,7 @@ from typing import Iterator
 import numpy as np
 
 from .. import defaults, options
+from ..defaults import shipped_model
 from . import detect, sources, track
 from ..errors import FerEdgeError
 from .preprocessing import (aligned_crop, canonical_label, face_to_input, flip_tta, margin_crop,
@@ -45,23 +46,6 @@ class InputsFailed(FerEdgeError):
     """Some inputs could not be read (each was reported already); the others were processed."""
 
     exit_code = 1
-
-
-def shipped_model(name: str | os.PathLike | None) -> Path:
-    """--model: a path, a shipped model's name ("default", "fast"), or None (the default)."""
-    key = str(name) if name else "default"
-    if key not in defaults.SHIPPED_MODELS:
-        path = Path(name)
-        if not path.exists() and not path.suffix and len(path.parts) == 1:
-            raise FerEdgeError(f"model not found: {key} is neither a file nor a shipped model "
-                               f"({', '.join(defaults.SHIPPED_MODELS)})")
-        return path
-    path = defaults.shipped_model(key)
-    if not path.exists():
-        raise FerEdgeError(
-            f"no {key} model is shipped ({path} does not exist); pass one with "
-            f"--model PATH.tflite (export a trained model with `fer-edge export`)")
-    return path
 
 
 class Classifier:

@@ -33,7 +33,8 @@ def serve(source=None, host=None, port=None, token=None, workers=None, queue=Non
     if not _loopback(cfg.host) and not cfg.token:
         raise FerEdgeError(f"--host {cfg.host} is reachable from other machines: give --token "
                            f"(every route but /healthz then needs Authorization: Bearer TOKEN)")
-    from ..edge.classify import CLASSIFIER_OPTIONS, Classifier, shipped_model
+    from ..defaults import shipped_model
+    from ..edge.classify import CLASSIFIER_OPTIONS, Classifier
     from ..edge.sources import quiet_native_stderr
     from ..shipped import shipped_rows
     from .live import LiveSource
