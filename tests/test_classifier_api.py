@@ -98,7 +98,8 @@ def test_with_and_close_release_the_classifier_and_its_video(tmp_path, photo):
         with clf.video(clip) as frames:
             first = next(frames)
             assert first["frame"] == 0 and len(first["faces"]) == 1
-        assert frames._items.gi_frame is None        # the capture's generator has finished
+        assert frames._items._source.gi_frame is None   # the capture's generator has finished
+        assert not frames._items._thread.is_alive()     # and its decoding thread
         with pytest.raises(StopIteration):
             next(frames)
         assert len(list(clf.video(clip, every=4))) == 3

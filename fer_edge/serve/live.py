@@ -12,8 +12,9 @@ import time
 
 import numpy as np
 
+from .. import defaults
 from ..edge import sources
-from ..edge.classify import FrameTracker
+from ..edge.video import FrameTracker, prefetch
 from ..edge.outputs import annotate
 
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 10.0   # seconds between attempts to reopen a lost source
@@ -22,7 +23,7 @@ SUBSCRIBER_QUEUE = 16                     # frames a slow /events client may fal
 
 class LiveSource:
     def __init__(self, source: str, classifier, metrics, every: int = 1, smooth: float = 0.0,
-                 detect_every: int = 1):
+                 detect_every: int = defaults.VIDEO_DETECT_EVERY):
         self.target = f"{sources.CAMERA_PREFIX}{source}" if str(source).isdigit() \
             else str(source)
         self.clf, self.metrics = classifier, metrics
@@ -32,6 +33,7 @@ class LiveSource:
         self.frames = 0
         self.last_frame_time: float | None = None
         self.reconnects = 0
+        self.tracker = None              # the FrameTracker of the source being played
         self._subscribers: list[queue.Queue] = []
         self._lock = threading.Lock()
         self._jpeg: bytes | None = None
@@ -91,25 +93,31 @@ class LiveSource:
 
     def _play(self) -> int:
         """Read the source until it ends or fails; the frames it gave."""
-        tracker = FrameTracker(self.smooth, self.detect_every)
+        # classify's video path (edge/video.py), frames decoded on their own thread, 2 ahead at
+        # most (a camera's frame is never more than that behind)
+        tracker = self.tracker = FrameTracker(self.smooth, self.detect_every)
         produced = 0
         self.error = None
         # a file plays at its own pace, as a camera would give it
         paced = not (sources.is_stream(self.target)
                      or self.target.startswith(sources.CAMERA_PREFIX))
         t0 = time.monotonic()
-        for item in sources.video_items(self.target, self.target, self.every):
-            if self._stop.is_set():
-                break
-            if item.error:
-                self.error = item.error
-                break
-            if paced and item.time:
-                self._stop.wait(max(0.0, t0 + item.time - time.monotonic()))
-            self.state = "running"
-            record = tracker.record(self.clf, item)
-            produced += 1
-            self._publish(record, item)
+        items = prefetch(sources.video_items(self.target, self.target, self.every), size=2)
+        try:
+            for item in items:
+                if self._stop.is_set():
+                    break
+                if item.error:
+                    self.error = item.error
+                    break
+                if paced and item.time:
+                    self._stop.wait(max(0.0, t0 + item.time - time.monotonic()))
+                self.state = "running"
+                record = tracker.record(self.clf, item)
+                produced += 1
+                self._publish(record, item)
+        finally:
+            items.close()
         return produced
 
     def _publish(self, record: dict, item) -> None:

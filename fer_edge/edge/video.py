@@ -1,0 +1,327 @@
+"""The video path of classify, streams and cameras, serve's live source, batch's videos and
+`Classifier.video`: every frame gets every face's box and emotion, without the full-frame
+detector on every frame (numpy, OpenCV and LiteRT only).
+
+`FrameTracker(detect_every=N)`, N > 1 (the default, defaults.VIDEO_DETECT_EVERY):
+
+- full-frame detection (the Classifier's detector, `blazeface_dual` by default) on the first
+  frame, on every Nth frame (to find newcomers: a face that enters is found at most N - 1
+  frames late, on its Nth frame in the picture at worst), on a frame where a followed face is
+  lost, and on a scene cut (the frame's 32x24 thumbnail far from the last one);
+- on the frames between, the per-track step MediaPipe uses: each followed face is searched for
+  by the short-range BlazeFace model in a square crop around its predicted box (its last box
+  moved on at its velocity). The crops of all the faces are tiled into the model's one 128x128
+  input ("mosaic"), so the step costs one small detector call per frame whatever the number of
+  faces. A face whose crop holds no detection above BlazeFace's own score threshold is lost,
+  and that frame gets the full detector. The box the crop gives is mapped onto the full
+  detector's framing of the same face (each track's offset and scale, measured on its last
+  full-detection frame): the two models frame a face differently.
+- the faces of a frame are classified in one model batch; track ids carry on; smoothing as
+  before (track.smooth).
+
+N = 1 runs the full detector on every frame: the reference, about 2-4x slower. With a detector
+that is not BlazeFace (Haar), the frames between are followed by optical flow
+(track.flow_boxes) as before.
+
+`prefetch(items)`: frames are read and decoded on a thread of their own, a few ahead (a bounded
+queue), while the model runs on the frame before.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Iterator
+
+import numpy as np
+
+from .. import defaults
+from . import detect, track
+from .preprocessing import to_gray
+
+MIN_IMAGE_SIDE = 8            # as classify.MIN_IMAGE_SIDE: smaller frames hold no face
+ROI_SCALE = 2.0               # the crop around a predicted box: this many times its larger side
+ROI_MIN_SCORE = detect.BLAZE_MIN_SCORE   # a face found in its crop above this score is kept
+CUT_THUMB = (32, 24)          # scene-cut test: thumbnails of the frames ...
+CUT_MEAN_DIFF = 40.0          # ... whose mean absolute difference (0..255) over this is a cut
+FRAMING_KEEP = 0.5            # weight of the past in a track's framing map (see _calibrate)
+PREFETCH = 4                  # frames decoded ahead of the model
+
+
+class _Prefetched:
+    """An iterator over `items` read on a thread of its own, at most `size` ahead; `close()`
+    stops the thread and closes the source (a video's capture is released)."""
+
+    _END = object()
+
+    def __init__(self, items, size: int = PREFETCH):
+        self._source = items
+        self._queue: queue.Queue = queue.Queue(maxsize=size)
+        self._stop = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(target=self._run, daemon=True, name="fer-edge-decode")
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for item in self._source:
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if self._stop.is_set():
+                    break
+            self._put(self._END)
+        except BaseException as e:       # handed to the consumer, raised there
+            self._put(e)
+        finally:
+            close = getattr(self._source, "close", None)
+            if close is not None:
+                close()
+
+    def _put(self, what) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(what, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self) -> "_Prefetched":
+        return self
+
+    def __next__(self):
+        if self._done:
+            raise StopIteration
+        got = self._queue.get()
+        if got is self._END:
+            self._done = True
+            self._thread.join()
+            raise StopIteration
+        if isinstance(got, BaseException):
+            self._done = True
+            self._thread.join()
+            raise got
+        return got
+
+    def close(self) -> None:
+        self._done = True
+        self._stop.set()
+        while True:                       # unblock a producer waiting on a full queue
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+
+
+def prefetch(items, size: int = PREFETCH) -> Iterator:
+    """`items` (an iterator of frames) decoded on their own thread, `size` ahead at most."""
+    return _Prefetched(items, size)
+
+
+def _roi_detector(clf):
+    """The BlazeFace model the per-track step searches crops with (None: not BlazeFace)."""
+    found = clf.detector
+    if isinstance(found, detect.DualBlazeFaceDetector):
+        return found.short
+    if isinstance(found, detect.BlazeFaceDetector):
+        return found
+    return None
+
+
+def _thumb(gray: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(gray, CUT_THUMB, interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def _overlapping(boxes: np.ndarray, iou: float = track.TRACK_MIN_IOU) -> bool:
+    """Whether any two of the boxes overlap by more than `iou`."""
+    return any(track._iou(boxes[i], boxes[j]) > iou
+               for i in range(len(boxes)) for j in range(i + 1, len(boxes)))
+
+
+class FrameTracker:
+    """Classifies the frames of one video with track ids (see the module's docstring).
+
+    `detect_every` N: the full-frame detector on every Nth classified frame at least (1: on
+    every frame, the reference); `smooth` in [0, 1) is the weight of the past in an exponential
+    moving average of each track's scores (0: none). `keyframes` counts the frames that got the
+    full detector."""
+
+    def __init__(self, smooth: float = defaults.VIDEO_SMOOTH,
+                 detect_every: int = defaults.VIDEO_DETECT_EVERY):
+        self.tracker = track.Tracker(max_gap=track.TRACK_MAX_GAP * detect_every)
+        self.smooth = smooth
+        self.detect_every = detect_every
+        self.since_detect = 0
+        self.prev_gray = None
+        self.prev_thumb = None
+        self.followed: tuple[detect.Detections, list] | None = None   # last frame's faces
+        self.framing: dict[int, np.ndarray] = {}   # track id -> short-range box -> full's box
+        self.keyframes = 0
+        self.frames = 0
+
+    # ------------------------------------------------------------------ the per-track step
+
+    def _mosaic_search(self, clf, roi, image: np.ndarray, boxes: np.ndarray):
+        """Each box's face searched for in a square crop around it, all crops in one call of
+        the `roi` detector: (boxes, eyes, scores, found) in image pixels."""
+        import cv2
+
+        n = len(boxes)
+        side = roi.side
+        grid = int(np.ceil(np.sqrt(n)))
+        cell = side // grid
+        mosaic = np.zeros((side, side, 3), np.uint8)
+        H, W = image.shape[:2]
+        color = image if image.ndim == 3 and image.shape[2] == 3 else detect._to_rgb(image)[:, :, ::-1]
+        origins = []
+        for k, (x, y, w, h) in enumerate(np.asarray(boxes, np.float64)):
+            s = max(w, h) * ROI_SCALE
+            x0, y0 = x + w / 2 - s / 2, y + h / 2 - s / 2
+            # the crop, padded with black where it leaves the frame
+            ix0, iy0 = int(np.floor(x0)), int(np.floor(y0))
+            ix1, iy1 = int(np.ceil(x0 + s)), int(np.ceil(y0 + s))
+            crop = np.zeros((iy1 - iy0, ix1 - ix0, 3), np.uint8)
+            sx0, sy0, sx1, sy1 = max(0, ix0), max(0, iy0), min(W, ix1), min(H, iy1)
+            if sx1 > sx0 and sy1 > sy0:
+                crop[sy0 - iy0:sy1 - iy0, sx0 - ix0:sx1 - ix0] = color[sy0:sy1, sx0:sx1]
+            f = cell / max(crop.shape[:2])
+            cw, ch = max(1, round(crop.shape[1] * f)), max(1, round(crop.shape[0] * f))
+            tile = cv2.resize(crop, (cw, ch), interpolation=cv2.INTER_AREA if f < 1
+                              else cv2.INTER_LINEAR)
+            gx, gy = (k % grid) * cell, (k // grid) * cell
+            mosaic[gy:gy + ch, gx:gx + cw] = tile
+            origins.append((gx, gy, ix0, iy0, 1.0 / f))
+        with clf._lock:
+            clf._check_open()
+            got = roi.detect(mosaic)
+        out_boxes = np.zeros((n, 4))
+        out_eyes = np.zeros((n, 2, 2), np.float32)
+        scores = np.zeros(n, np.float32)
+        found = np.zeros(n, bool)
+        nearest = np.full(n, np.inf)      # a crop may hold another face: the one nearest its
+        for b, sc, e in zip(got.boxes, got.scores, got.eyes if got.eyes is not None   # centre
+                            else [None] * len(got)):
+            cx, cy = b[0] + b[2] / 2, b[1] + b[3] / 2
+            k = int(cy // cell) * grid + int(cx // cell)
+            if not (0 <= k < n) or sc < ROI_MIN_SCORE:
+                continue
+            gx, gy, ix0, iy0, inv = origins[k]
+            shift = np.hypot(cx - gx - cell / 2, cy - gy - cell / 2)
+            if shift >= nearest[k]:
+                continue
+            nearest[k] = shift
+            out_boxes[k] = ((b[0] - gx) * inv + ix0, (b[1] - gy) * inv + iy0, b[2] * inv,
+                            b[3] * inv)
+            if e is not None:
+                out_eyes[k] = (e - (gx, gy)) * inv + (ix0, iy0)
+            scores[k], found[k] = sc, True
+        return out_boxes, out_eyes, scores, found
+
+    def _calibrate(self, clf, roi, image, found: detect.Detections, tracks) -> None:
+        """Each track's map from the crop search's box to the full detector's box of the same
+        face, measured on this full-detection frame."""
+        live = {t.id for t in tracks}
+        self.framing = {k: v for k, v in self.framing.items() if k in live}
+        if roi is None or not len(found):
+            return
+        boxes, _, _, ok = self._mosaic_search(clf, roi, image, found.boxes)
+        for t, ref, got, good in zip(tracks, found.boxes.astype(np.float64), boxes, ok):
+            if good and got[2] > 0 and got[3] > 0:
+                m = np.array([(ref[0] + ref[2] / 2 - got[0] - got[2] / 2) / got[2],
+                              (ref[1] + ref[3] / 2 - got[1] - got[3] / 2) / got[3],
+                              ref[2] / got[2], ref[3] / got[3]])
+                # averaged over the track's full-detection frames: one frame's wobble of either
+                # detector is not carried onto the frames that follow it
+                old = self.framing.get(t.id)
+                self.framing[t.id] = m if old is None else FRAMING_KEEP * old + (
+                    1 - FRAMING_KEEP) * m
+
+    def _reframe(self, tid: int, box: np.ndarray) -> np.ndarray:
+        m = self.framing.get(tid)
+        if m is None:
+            return box
+        x, y, w, h = box
+        cx, cy = x + w / 2 + m[0] * w, y + h / 2 + m[1] * h
+        nw, nh = w * m[2], h * m[3]
+        return np.array([cx - nw / 2, cy - nh / 2, nw, nh])
+
+    # ------------------------------------------------------------------------ frame to frame
+
+    def _scene_cut(self, gray: np.ndarray) -> bool:
+        thumb = _thumb(gray)
+        cut = (self.prev_thumb is not None
+               and float(np.abs(thumb - self.prev_thumb).mean()) > CUT_MEAN_DIFF)
+        self.prev_thumb = thumb
+        return cut
+
+    def _full(self, clf, image, gray):
+        self.keyframes += 1
+        self.since_detect = 0
+        found = clf._detect(image)
+        tracks = self.tracker.update(found.boxes.tolist())
+        if self.detect_every > 1 and not clf.no_detect:
+            self._calibrate(clf, _roi_detector(clf), image, found, tracks)
+        return found, tracks
+
+    def _faces_and_tracks(self, clf, image: np.ndarray, gray: np.ndarray):
+        cut = self._scene_cut(gray) if self.detect_every > 1 else False
+        keyframe = (self.since_detect % self.detect_every == 0 or not self.followed or cut
+                    or clf.no_detect or self.prev_gray is None
+                    or self.prev_gray.shape != gray.shape)
+        found = tracks = None
+        if not keyframe:
+            last, last_tracks = self.followed
+            roi = _roi_detector(clf)
+            if roi is not None:
+                step = self.tracker.step + 1
+                guess = np.array([t.predicted(step) for t in last_tracks], np.float64)
+                boxes, eyes, scores, ok = self._mosaic_search(clf, roi, image, guess)
+                if ok.all() and not _overlapping(boxes):
+                    # every face re-found, each in a place of its own (two tracks on one face:
+                    # faces crossing, one hidden): no full detection this frame
+                    H, W = gray.shape[:2]
+                    boxes = np.array([self._reframe(t.id, b) for t, b in zip(last_tracks, boxes)])
+                    x0 = np.clip(boxes[:, 0], 0, W)
+                    y0 = np.clip(boxes[:, 1], 0, H)
+                    x1 = np.clip(boxes[:, 0] + boxes[:, 2], 0, W)
+                    y1 = np.clip(boxes[:, 1] + boxes[:, 3], 0, H)
+                    boxes = np.round(np.stack([x0, y0, x1 - x0, y1 - y0], 1)).astype(np.int64)
+                    if (boxes[:, 2:] >= 1).all():    # left to right, as the detector's
+                        order = np.lexsort((boxes[:, 1], boxes[:, 0]))
+                        found = detect.Detections(boxes[order], scores[order],
+                                                  None if last.eyes is None else eyes[order])
+                        tracks = [last_tracks[k] for k in order]
+            else:                        # not BlazeFace: optical flow, as before
+                boxes, eyes, ok = track.flow_boxes(self.prev_gray, gray, last.boxes, last.eyes)
+                found = detect.Detections(boxes[ok], last.scores[ok],
+                                          None if eyes is None else eyes[ok])
+                tracks = [t for t, keep in zip(last_tracks, ok) if keep]
+            if found is not None:
+                self.tracker.keep(tracks, found.boxes.tolist())
+        if found is None:                # a keyframe, or a face lost: the full detector
+            found, tracks = self._full(clf, image, gray)
+        self.since_detect += 1
+        self.followed = (found, tracks) if len(found) else None
+        self.prev_gray = gray
+        return found, tracks
+
+    def record(self, clf, item) -> dict:
+        image = item.image
+        faces = []
+        self.frames += 1
+        if min(image.shape[:2]) >= MIN_IMAGE_SIDE:
+            gray = to_gray(image)
+            found, tracks = self._faces_and_tracks(clf, image, gray)
+            if len(found):
+                scores = clf._scores(clf._crops(gray, found))
+                for box, s, t in zip(found.boxes, scores, tracks):
+                    face = clf._face(box, track.smooth(t, s, self.smooth), item.scale, item.size)
+                    faces.append({"track": t.id, **face})
+        return {"file": item.name, "frame": item.frame, "time": item.time, "faces": faces}

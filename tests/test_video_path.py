@@ -1,0 +1,151 @@
+"""Issue 35's video path (edge/video.py): the full-frame detector at the start, every Nth frame,
+on a lost face or a scene cut; each face re-found in a crop around it in between. Synthetic
+clips from examples/astronaut.jpg."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fer_edge import defaults, options
+from fer_edge.edge import detect, video
+from fer_edge.edge.classify import Classifier
+from fer_edge.edge.track import _iou
+from synth import moving_faces_video
+
+REPO = Path(__file__).resolve().parents[1]
+ASTRONAUT = REPO / "examples" / "astronaut.jpg"
+BOUND = defaults.VIDEO_DETECT_EVERY      # a face that enters is found on its BOUNDth frame at worst
+
+
+@pytest.fixture(scope="module")
+def tile() -> np.ndarray:
+    img = cv2.imread(str(ASTRONAUT))
+    (x, y, w, h), = detect.get("blazeface_dual")(img)
+    m = w // 4
+    return img[max(0, y - m):y + h + m, max(0, x - m):x + w + m]
+
+
+@pytest.fixture(scope="module")
+def clf():
+    with Classifier() as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    return tmp_path_factory.mktemp("path-clips")
+
+
+def frames_of(clf, path, detect_every=defaults.VIDEO_DETECT_EVERY):
+    with clf.video(str(path), detect_every=detect_every) as frames:
+        return list(frames)
+
+
+def test_the_fast_path_is_the_default_everywhere():
+    assert defaults.VIDEO_DETECT_EVERY == 5 > 1
+    for command in ("classify", "serve", "batch"):
+        assert options.spec(command)["detect_every"].default == defaults.VIDEO_DETECT_EVERY
+    from fer_edge.batch import worker
+    from fer_edge.edge import classify
+    from fer_edge.serve import live
+
+    # serve's live source and batch's videos (Classifier.video) use this one FrameTracker
+    assert live.FrameTracker is video.FrameTracker is classify.FrameTracker
+    assert "detect_every" in worker.VIDEO_OPTIONS
+    import inspect
+
+    assert inspect.signature(live.LiveSource).parameters["detect_every"].default == \
+        defaults.VIDEO_DETECT_EVERY
+
+
+def test_boxes_within_a_few_pixels_of_detection_on_every_frame(clf, clips, tile):
+    path = moving_faces_video(clips / "two.mp4", [tile, cv2.flip(tile, 1)],
+                              [(40, 60, 300, 120), (480, 300, 260, 260)], frames=30, fps=15,
+                              side=120)
+    ref, fast = frames_of(clf, path, 1), frames_of(clf, path)
+    errors = []
+    for a, b in zip(ref, fast):
+        assert [f["track"] for f in a["faces"]] == [f["track"] for f in b["faces"]]
+        for fa, fb in zip(a["faces"], b["faces"]):
+            errors.append(max(abs(p - q) for p, q in zip(fa["box"], fb["box"])))
+    assert len(errors) == 60
+    # full detection on every frame itself wobbles by a few pixels from frame to frame (the
+    # 75 px boxes here change size by up to 8 px, their corners move by up to 14): the fast path stays within about that
+    assert np.mean(errors) <= 6 and max(errors) <= 16, errors
+    assert min(_iou(fa["box"], fb["box"]) for a, b in zip(ref, fast)
+               for fa, fb in zip(a["faces"], b["faces"])) >= 0.6
+    # and it is the cheap path: the full detector ran on a fraction of the frames
+    with clf.video(str(path)) as frames:
+        list(frames)
+        assert frames.tracker.keyframes <= 30 // BOUND + 2
+
+
+def test_a_face_entering_mid_clip_is_found_within_the_bound(clf, clips, tile):
+    for enter in (7, 8, 9, 10, 11):       # every phase of the periodic search
+        path = moving_faces_video(clips / f"enter{enter}.mp4", [tile, cv2.flip(tile, 1)],
+                                  [(40, 60, 200, 80), (420, 280, 380, 260, enter, 29)],
+                                  frames=30, fps=15, side=120)
+        found = [len(r["faces"]) for r in frames_of(clf, path)]
+        assert found[:enter] == [1] * enter
+        first = found.index(2)
+        assert first - enter + 1 <= BOUND, (enter, found)      # its frames until found
+        assert found[first:] == [2] * (30 - first)
+
+
+def test_two_faces_crossing_keep_their_ids(clf, clips, tile):
+    # one glides left to right above, the other right to left below; they pass each other
+    path = moving_faces_video(clips / "cross.mp4", [tile, cv2.flip(tile, 1)],
+                              [(20, 40, 500, 150), (500, 300, 20, 190)], frames=30, fps=15,
+                              side=120)
+    for every in (1, defaults.VIDEO_DETECT_EVERY):
+        rows = frames_of(clf, path, every)
+        assert all(len(r["faces"]) == 2 for r in rows)
+        ids = {}
+        for r in rows:
+            upper, lower = sorted(r["faces"], key=lambda f: f["box"][1])
+            ids.setdefault("upper", upper["track"])
+            ids.setdefault("lower", lower["track"])
+            assert (upper["track"], lower["track"]) == (ids["upper"], ids["lower"]), r["frame"]
+        assert ids == {"upper": 1, "lower": 2}
+
+
+def test_a_scene_cut_gets_the_full_detector(clf, tile):
+    from fer_edge.edge.sources import Item
+
+    face = cv2.resize(tile, (120, 120), interpolation=cv2.INTER_AREA)
+    frames = []
+    for k in range(10):                   # the face in the same place, the scene cut at frame 3
+        canvas = np.full((480, 640, 3), 150 if k < 3 else 30, np.uint8)
+        canvas[100:220, 100 + k:220 + k] = face
+        frames.append(Item("cut", image=canvas, size=(640, 480), frame=k, time=k / 15))
+    tracker = video.FrameTracker()
+    rows = [tracker.record(clf, item) for item in frames]
+    assert all(len(r["faces"]) == 1 and r["faces"][0]["track"] == 1 for r in rows)
+    assert tracker.keyframes == 3         # frames 0, 3 (the cut) and 8 (5 after it)
+    assert video.FrameTracker().keyframes == 0
+
+
+def test_prefetch_hands_on_errors_and_releases_the_source():
+    closed = []
+
+    def items():
+        try:
+            yield 1
+            yield 2
+            raise ValueError("boom")
+        finally:
+            closed.append(True)
+
+    got = video.prefetch(items())
+    assert next(got) == 1 and next(got) == 2
+    with pytest.raises(ValueError, match="boom"):
+        next(got)
+    assert closed == [True]
+    endless = video.prefetch(iter(range(10 ** 9)), size=2)
+    assert next(endless) == 0
+    endless.close()                       # the reading thread stops
+    assert not endless._thread.is_alive()
