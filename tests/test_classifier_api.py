@@ -71,7 +71,7 @@ def test_a_5000_px_image_gives_boxes_in_its_own_pixels_as_the_cli(clf, photo, tm
 
 
 def test_rgb_arrays_and_pil_images_are_read_as_what_they_are(clf, photo):
-    from PIL import Image
+    Image = pytest.importorskip("PIL.Image", reason="Pillow (the train extra has it)")
 
     rgb = cv2.cvtColor(photo, cv2.COLOR_BGR2RGB)
     bgr_answer = clf.faces(photo)

@@ -280,7 +280,7 @@ def test_model_errors(tmp_path, images, capsys, monkeypatch):
 
 
 def test_not_an_emotion_model(tmp_path, images, tiny_tflite, capsys):
-    import tensorflow as tf
+    tf = pytest.importorskip("tensorflow", reason="making a foreign .tflite needs TensorFlow")
 
     from fer_edge.edge import tflite_meta
 

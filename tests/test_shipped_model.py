@@ -1,5 +1,6 @@
 """The default model shipped in models/: what the card says must be what the files do."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -106,7 +107,8 @@ def test_models_list_shows_the_shipped_models_with_their_report_figures(capsys):
         assert row["top1"] == same[0]["top1"]
         assert row["size_bytes"] == (MODELS / Path(row["file"]).name).stat().st_size
     assert "default" in {r["name"] for r in listed["shipped"]}
-    assert {"seed", "edge_fast"} <= {r["name"] for r in listed["architectures"]}
+    if importlib.util.find_spec("keras"):       # the runtime install lists no architectures
+        assert {"seed", "edge_fast"} <= {r["name"] for r in listed["architectures"]}
 
 
 def test_classify_knows_shipped_models_by_name(capsys):

@@ -152,6 +152,7 @@ def test_annotated_video_has_every_frame(apart_clip, tmp_path, capsys):
 
 
 def test_timeline_pictures_per_track(apart_clip, tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="timeline needs pip install '.[plot]'")
     _, out, _ = run_classify(capsys, apart_clip, "--format", "json")
     results = tmp_path / "results.jsonl"
     results.write_text(out)
@@ -172,6 +173,7 @@ def test_timeline_pictures_per_track(apart_clip, tmp_path, capsys):
 
 
 def test_timeline_rejects_what_is_not_classify_output(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="timeline needs pip install '.[plot]'")
     bad = tmp_path / "x.jsonl"
     bad.write_text('{"file": "a.mp4", "faces": []}\nnot json\n')
     rc = main(["timeline", str(bad), "--out", str(tmp_path / "tl")])
