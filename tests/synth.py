@@ -113,3 +113,23 @@ def write_fer2013new(path: Path, splits: dict) -> dict:
             for n in range(len(y)):
                 w.writerow([USAGE[split], f"fer{n:07d}.png", *v[n]])
     return out
+
+
+def trained_tiny(root: Path) -> Path:
+    """Synthetic data in root/data and the `tiny` model trained on it for 3 epochs (seed 0),
+    saved as root/best.keras: a model whose exports can be compared with each other."""
+    import os
+
+    import keras
+
+    from fer_edge.training import archs
+
+    os.environ["FER_EDGE_CACHE"] = str(root / "cache")
+    make_tree(root / "data", per_split={"train": 30, "val": 6, "test": 6})
+    x, y = arrays(30, seed=9)
+    keras.utils.set_random_seed(0)
+    model = archs.build("tiny")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x[..., None].astype("float32"), y, epochs=3, batch_size=16, verbose=0)
+    model.save(root / "best.keras")
+    return root / "best.keras"

@@ -220,14 +220,21 @@ def _mutated(draw_seed, cuts, flips):
     return bytes(data[:max(1, len(data) - cuts)])
 
 
-@pytest.mark.slow               # 10,000 cases: about a minute
-def test_fuzz_the_header_reader():
+def _fuzzed(cases: int):
+    """hypothesis over (a seed file, bytes cut from its end, bytes overwritten), `cases` of
+    them, no example database (CI starts afresh)."""
     pytest.importorskip("hypothesis", reason="pip install hypothesis (test extra)")
     from hypothesis import given, settings, strategies as st
 
-    @settings(max_examples=10_000, deadline=None, database=None)
-    @given(st.integers(0, 10**6), st.integers(0, 5000),
-           st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=12))
+    mutations = (st.integers(0, 10**6), st.integers(0, 5000),
+                 st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=12))
+    return lambda fn: settings(max_examples=cases, deadline=None, database=None)(
+        given(*mutations)(fn))
+
+
+@pytest.mark.slow               # 10,000 cases: about a minute
+def test_fuzz_the_header_reader():
+    @_fuzzed(10_000)
     def reads_or_says_none(seed, cuts, flips):
         data = _mutated(seed, cuts, flips)
         size = imagesize.image_size(data)
@@ -240,12 +247,7 @@ def test_fuzz_the_header_reader():
 
 @pytest.mark.slow
 def test_fuzz_the_guarded_decode():
-    pytest.importorskip("hypothesis", reason="pip install hypothesis (test extra)")
-    from hypothesis import given, settings, strategies as st
-
-    @settings(max_examples=2_000, deadline=None, database=None)
-    @given(st.integers(0, 10**6), st.integers(0, 5000),
-           st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=12))
+    @_fuzzed(2_000)
     def decodes_or_refuses(seed, cuts, flips):
         data = _mutated(seed, cuts, flips)
         try:

@@ -19,25 +19,14 @@ from fer_edge.export import calibrate, export
 from fer_edge.edge.preprocessing import LABELS
 from fer_edge.edge.runtime import EmotionModel
 
-from synth import arrays, make_tree
+from synth import arrays, make_tree, trained_tiny
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     """Synthetic data, a briefly trained tiny model and every TFLite variant of it."""
-    import keras
-
-    from fer_edge.training import archs
-
     root = tmp_path_factory.mktemp("export")
-    os.environ["FER_EDGE_CACHE"] = str(root / "cache")
-    make_tree(root / "data", per_split={"train": 30, "val": 6, "test": 6})
-    x, y = arrays(30, seed=9)
-    keras.utils.set_random_seed(0)
-    model = archs.build("tiny")
-    model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(x[..., None].astype("float32"), y, epochs=3, batch_size=16, verbose=0)
-    model.save(root / "best.keras")
+    trained_tiny(root)
     paths = export(root / "best.keras", quantize="all", data=root / "data", calib=70)
     return root, {p.stem.split("_")[1]: p for p in paths}
 

@@ -29,7 +29,7 @@ from fer_edge.edge import tflite_meta  # noqa: E402
 from fer_edge.edge.preprocessing import LABELS, LABELS8  # noqa: E402
 from fer_edge.edge.runtime import EmotionModel, OnnxModel, open_model  # noqa: E402
 from fer_edge.errors import FerEdgeError  # noqa: E402
-from synth import arrays, make_tree  # noqa: E402
+from synth import arrays, make_tree, trained_tiny  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -41,20 +41,10 @@ INT8_SCORE_ATOL = 4 / 256    # and scores within 4 of the .tflite's output steps
 def made(tmp_path_factory):
     """Synthetic data, a briefly trained tiny model, its .tflite (float32, int8) and .onnx
     (float32, int8) exports calibrated on the same Training faces, and test faces as PNGs."""
-    import keras
-
     from fer_edge.export import export
-    from fer_edge.training import archs
 
     root = tmp_path_factory.mktemp("onnx")
-    os.environ["FER_EDGE_CACHE"] = str(root / "cache")
-    make_tree(root / "data", per_split={"train": 30, "val": 6, "test": 6})
-    x, y = arrays(30, seed=9)
-    keras.utils.set_random_seed(0)
-    model = archs.build("tiny")
-    model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(x[..., None].astype("float32"), y, epochs=3, batch_size=16, verbose=0)
-    model.save(root / "best.keras")
+    trained_tiny(root)
     tflite = export(root / "best.keras", quantize="all", data=root / "data", calib=70)
     onnx_files = export(root / "best.keras", quantize="all", data=root / "data", calib=70,
                         target="onnx")
