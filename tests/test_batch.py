@@ -83,10 +83,16 @@ def batch_rows(out: Path) -> dict:
     return {k: sorted(v) for k, v in rows.items()}
 
 
-def same_faces(theirs: list, ours: list) -> bool:
+def same_faces(theirs: list, ours: list, pixels: int = 1) -> bool:
     return len(theirs) == len(ours) and all(
-        a[4] == b[4] and max(abs(p - q) for p, q in zip(a[:4], b[:4])) <= 1
+        a[4] == b[4] and max(abs(p - q) for p, q in zip(a[:4], b[:4])) <= pixels
         for a, b in zip(theirs, ours))
+
+
+# A video's pieces are independent tasks, so each starts with a full detection where classify,
+# reading the whole video, is on a cheap tracked frame: the same faces and emotions, boxes within
+# the fast path's few pixels of a full detection (tests/test_video_path.py). Images: exact.
+VIDEO_BOX_PIXELS = 4
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +110,7 @@ def test_batch_faces_equal_classify(archive, local_job):
     with_faces = {k: v for k, v in expected.items() if v}
     assert set(got) == set(with_faces)
     for key, faces in with_faces.items():
-        assert same_faces(faces, got[key]), key
+        assert same_faces(faces, got[key], 1 if key[1] is None else VIDEO_BOX_PIXELS), key
     frames = {k[1] for k in expected if k[1] is not None}
     assert frames == set(range(30))                   # classify saw every frame of the clip
     assert {k[1] for k in got if k[1] is not None} == {k[1] for k in with_faces if k[1] is not None}
