@@ -28,13 +28,24 @@ from .errors import FerEdgeError
 
 
 class Config(dict):
-    """Validated options: config["epochs"] or config.epochs."""
+    """A command's validated options, each typed by the table: config["epochs"] or
+    config.epochs. Read-only: built once by `check` and passed down, never changed on the way
+    (a different value is a different configuration: `replace`)."""
 
     def __getattr__(self, name: str):
         try:
             return self[name]
         except KeyError:
             raise AttributeError(name) from None
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError("a checked configuration is read-only (options.Config.replace makes "
+                        "another)")
+
+    __setitem__ = __delitem__ = update = setdefault = pop = popitem = clear = _read_only
+
+    def replace(self, **changes) -> "Config":
+        return Config({**self, **changes})
 
 
 # ------------------------------------------------------------------------------- value kinds
@@ -611,7 +622,7 @@ def check(command: str, values: dict, partial: bool = False) -> Config:
     if unknown:
         raise FerEdgeError(f"unknown option {flag(unknown[0])} for {command} "
                            f"(known: {', '.join(o.flag for o in opts.values())})")
-    out = Config()
+    out = {}
     for name, opt in opts.items():
         value = values.get(name)
         if value is None:
@@ -631,7 +642,7 @@ def check(command: str, values: dict, partial: bool = False) -> Config:
                 raise FerEdgeError(f"{opt.flag} must be {opt.accepts()}, not {item!r}") \
                     from None
         out[name] = checked if listed else checked[0]
-    return out
+    return Config(out)
 
 
 def takes(command: str):

@@ -200,9 +200,13 @@ def test_resume_takes_data_and_options_from_the_run(synth_data, tmp_path, capsys
     train(synth_data, arch="tiny", out=out, epochs=1, batch_size=16, verbose=0)
     capsys.readouterr()
     state = (out / "state.json").read_text()
-    # an option that differs from the run's is refused, in one line, before anything changes
+    from synth import make_tree
+
+    make_tree(tmp_path / "other", per_split={"train": 12, "val": 4, "test": 4})
+    # an option that differs from the run's is refused, in one line, before anything changes;
+    # --data may name another copy of the run's images, not other images
     for extra, message in ((["--learning-rate", "0.5"], "--learning-rate is 0.003 in this run"),
-                           (["--data", str(tmp_path)], "--data is"),
+                           (["--data", str(tmp_path / "other")], "is not the data of the run"),
                            (["--arch", "edge_fast"], "--arch is 'tiny' in this run")):
         rc = main(["train", "--out", str(out), "--resume", *extra])
         err = capsys.readouterr().err
@@ -211,7 +215,13 @@ def test_resume_takes_data_and_options_from_the_run(synth_data, tmp_path, capsys
     # no --data: the run folder knows it; --epochs is one of the options that may change
     metrics = train(out=out, resume=True, epochs=2, verbose=0)
     assert metrics["epochs_done"] == 2
-    assert len((out / "history.csv").read_text().strip().splitlines()) == 1 + 2
+    # the same images in another folder (another machine's copy) continue the run
+    import shutil
+
+    shutil.copytree(synth_data, tmp_path / "copy")
+    metrics = train(data=str(tmp_path / "copy"), out=out, resume=True, epochs=3, verbose=0)
+    assert metrics["epochs_done"] == 3
+    assert len((out / "history.csv").read_text().strip().splitlines()) == 1 + 3
 
 
 def test_init_from_a_wider_model_keeps_its_strongest_channels(synth_data, tmp_path):

@@ -30,7 +30,7 @@ from ..edge.preprocessing import batch_to_float, fer2013_answers
 from .runs import RunFolder
 
 
-def resolve_options(arch: str, overrides: dict) -> options.Config:
+def resolve_options(arch: str, overrides: dict) -> dict:
     """Base defaults <- the architecture's recipe <- explicit overrides (None = not given)."""
     unknown = set(overrides) - set(options.TRAIN_BASE)
     if unknown:
@@ -136,7 +136,7 @@ class Session:
     """Everything one `train` call works with, settled before anything is written."""
 
     run: RunFolder
-    opts: options.Config     # the training options (config.json "options")
+    opts: dict               # the run's training options, its record (config.json "options")
     given: options.Config    # the command's own options as validated (data, out, limit, ...)
     data: str
     ds: fdata.Dataset

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from .. import options
 from ..errors import FerEdgeError
-from ..options import Config
 from . import archs
 
 
-def train_options(arch: str, given: dict) -> Config:
+def train_options(arch: str, given: dict) -> dict:
     """A new run's options: base defaults <- the architecture's recipe <- what was given,
-    with the combinations checked (--swa-lr needs --swa-start, which must be < --epochs)."""
-    opts = Config(options.TRAIN_BASE)
+    with the combinations checked (--swa-lr needs --swa-start, which must be < --epochs). A
+    plain dict, not a read-only Config: it is the run's record (config.json "options"), to which
+    the run adds what it used (the votes file and its sha256, the --init and teachers' digests)."""
+    opts = dict(options.TRAIN_BASE)
     opts.update(archs.get(arch).recipe)
     opts["arch"] = arch
     opts.update({k: v for k, v in given.items() if k in options.TRAIN_BASE and v is not None})
@@ -55,10 +56,10 @@ def selection(opts: dict) -> str:
 RESUMABLE = tuple(o.name for o in options.TRAIN.options if o.resume)
 
 
-def resume_options(saved: dict, given: dict) -> Config:
+def resume_options(saved: dict, given: dict) -> dict:
     """A resumed run's options: the run's own, with only RESUMABLE ones allowed to change.
     `given` holds checked values (`check` already turned a --time-budget into seconds)."""
-    opts = Config(saved)
+    opts = dict(saved)
     for name, value in given.items():
         if value is None or name not in options.TRAIN_BASE:
             continue
