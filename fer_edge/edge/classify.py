@@ -328,7 +328,7 @@ def classify(paths, model=None, detector: str = detect.DEFAULT, no_detect: bool 
     cfg = check_options(paths, given)
     # The command's contract is one line per bad input: what C libraries print on fd 2 (libjpeg,
     # FFmpeg, LiteRT's INFO lines) is silenced for its duration, and only here.
-    with sources.native_stderr_silenced():
+    with sources.native_stderr_silenced(err) as err:
         return _classify(paths, cfg, out, err, stdin)
 
 

@@ -31,16 +31,34 @@ _SILENCED = 0   # > 0 inside native_stderr_silenced(): the classify command, nev
 
 
 @contextlib.contextmanager
-def native_stderr_silenced():
+def native_stderr_silenced(err=None):
     """Within this block, quiet_native_stderr() silences fd 2 around native calls. Only the
     classify command enters it: redirecting fd 2 is process-wide, so an app's own threads could
-    lose their log lines; the Classifier API leaves stderr alone."""
+    lose their log lines; the Classifier API leaves stderr alone. Yields the stream for the
+    command's own lines: `err`, or, when `err` writes to fd 2, a stream on a copy of fd 2 taken
+    here, which no redirect reaches (the inputs are decoded on another thread, whose silenced
+    native calls would otherwise swallow the lines written meanwhile)."""
     global _SILENCED
+    own = _copy_of_fd2(err)
     _SILENCED += 1
     try:
-        yield
+        yield own or err
     finally:
         _SILENCED -= 1
+        if own is not None:
+            own.close()
+
+
+def _copy_of_fd2(err):
+    """A line-buffered text stream on a duplicate of fd 2 when `err` writes there, else None."""
+    try:
+        if err is None or err.fileno() != 2:
+            return None
+        err.flush()
+        return os.fdopen(os.dup(2), "w", buffering=1, encoding=err.encoding or "utf-8",
+                         errors="backslashreplace")
+    except (AttributeError, OSError, ValueError):   # io.UnsupportedOperation is an OSError
+        return None
 
 
 @contextlib.contextmanager
