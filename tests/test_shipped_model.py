@@ -85,6 +85,7 @@ def test_classify_without_model_uses_the_shipped_one():
 @pytest.mark.skipif(not os.environ.get("FER_EDGE_DATA"),
                     reason="FER_EDGE_DATA is not set (the real FER2013 folder tree)")
 def test_shipped_models_reproduce_the_card_on_privatetest():
+    pytest.importorskip("sklearn", reason="evaluate needs pip install '.[train]'")
     from fer_edge.evaluate import evaluate
 
     shipped = [MODELS / f for f in dict.fromkeys(defaults.SHIPPED_MODELS.values())
