@@ -38,3 +38,17 @@ def tiny_tflite_int8() -> Path:
     """The same model as a full-integer int8 .tflite (the default model's kind), calibrated on
     random grey faces, committed beside it."""
     return TINY / "tiny_int8.tflite"
+
+
+@pytest.fixture(scope="session")
+def face_tile():
+    """The astronaut's face with a margin, as the detector frames it: what the synthetic clips
+    move around (test_video.py, test_video_path.py)."""
+    import cv2
+
+    from fer_edge.edge import detect
+
+    img = cv2.imread(str(REPO / "examples" / "astronaut.jpg"))
+    (x, y, w, h), = detect.get("blazeface_dual")(img)
+    m = w // 4
+    return img[max(0, y - m):y + h + m, max(0, x - m):x + w + m]

@@ -32,15 +32,6 @@ FRAMES = 20
 
 
 @pytest.fixture(scope="module")
-def face_tile() -> np.ndarray:
-    """The astronaut's face with a margin, as the detector frames it."""
-    img = cv2.imread(str(ASTRONAUT))
-    (x, y, w, h), = detect.get("blazeface_dual")(img)
-    m = w // 4
-    return img[max(0, y - m):y + h + m, max(0, x - m):x + w + m]
-
-
-@pytest.fixture(scope="module")
 def apart_clip(tmp_path_factory, face_tile) -> Path:
     """Two faces side by side in the middle of a 640x480 clip, moving apart to the edges."""
     path = tmp_path_factory.mktemp("clips") / "apart.mp4"

@@ -4,29 +4,17 @@ clips from examples/astronaut.jpg."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
 
 from fer_edge import defaults, options
-from fer_edge.edge import detect, video
+from fer_edge.edge import video
 from fer_edge.edge.classify import Classifier
 from fer_edge.edge.track import _iou
 from synth import moving_faces_video
 
-REPO = Path(__file__).resolve().parents[1]
-ASTRONAUT = REPO / "examples" / "astronaut.jpg"
 BOUND = defaults.VIDEO_DETECT_EVERY      # a face that enters is found on its BOUNDth frame at worst
-
-
-@pytest.fixture(scope="module")
-def tile() -> np.ndarray:
-    img = cv2.imread(str(ASTRONAUT))
-    (x, y, w, h), = detect.get("blazeface_dual")(img)
-    m = w // 4
-    return img[max(0, y - m):y + h + m, max(0, x - m):x + w + m]
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +50,8 @@ def test_the_fast_path_is_the_default_everywhere():
         defaults.VIDEO_DETECT_EVERY
 
 
-def test_boxes_within_a_few_pixels_of_detection_on_every_frame(clf, clips, tile):
-    path = moving_faces_video(clips / "two.mp4", [tile, cv2.flip(tile, 1)],
+def test_boxes_within_a_few_pixels_of_detection_on_every_frame(clf, clips, face_tile):
+    path = moving_faces_video(clips / "two.mp4", [face_tile, cv2.flip(face_tile, 1)],
                               [(40, 60, 300, 120), (480, 300, 260, 260)], frames=30, fps=15,
                               side=120)
     ref, fast = frames_of(clf, path, 1), frames_of(clf, path)
@@ -84,9 +72,10 @@ def test_boxes_within_a_few_pixels_of_detection_on_every_frame(clf, clips, tile)
         assert frames.tracker.keyframes <= 30 // BOUND + 2
 
 
-def test_a_face_entering_mid_clip_is_found_within_the_bound(clf, clips, tile):
+def test_a_face_entering_mid_clip_is_found_within_the_bound(clf, clips, face_tile):
     for enter in (7, 8, 9, 10, 11):       # every phase of the periodic search
-        path = moving_faces_video(clips / f"enter{enter}.mp4", [tile, cv2.flip(tile, 1)],
+        path = moving_faces_video(clips / f"enter{enter}.mp4",
+                                  [face_tile, cv2.flip(face_tile, 1)],
                                   [(40, 60, 200, 80), (420, 280, 380, 260, enter, 29)],
                                   frames=30, fps=15, side=120)
         found = [len(r["faces"]) for r in frames_of(clf, path)]
@@ -96,9 +85,9 @@ def test_a_face_entering_mid_clip_is_found_within_the_bound(clf, clips, tile):
         assert found[first:] == [2] * (30 - first)
 
 
-def test_two_faces_crossing_keep_their_ids(clf, clips, tile):
+def test_two_faces_crossing_keep_their_ids(clf, clips, face_tile):
     # one glides left to right above, the other right to left below; they pass each other
-    path = moving_faces_video(clips / "cross.mp4", [tile, cv2.flip(tile, 1)],
+    path = moving_faces_video(clips / "cross.mp4", [face_tile, cv2.flip(face_tile, 1)],
                               [(20, 40, 500, 150), (500, 300, 20, 190)], frames=30, fps=15,
                               side=120)
     for every in (1, defaults.VIDEO_DETECT_EVERY):
@@ -113,10 +102,10 @@ def test_two_faces_crossing_keep_their_ids(clf, clips, tile):
         assert ids == {"upper": 1, "lower": 2}
 
 
-def test_a_scene_cut_gets_the_full_detector(clf, tile):
+def test_a_scene_cut_gets_the_full_detector(clf, face_tile):
     from fer_edge.edge.sources import Item
 
-    face = cv2.resize(tile, (120, 120), interpolation=cv2.INTER_AREA)
+    face = cv2.resize(face_tile, (120, 120), interpolation=cv2.INTER_AREA)
     frames = []
     for k in range(10):                   # the face in the same place, the scene cut at frame 3
         canvas = np.full((480, 640, 3), 150 if k < 3 else 30, np.uint8)
