@@ -467,11 +467,11 @@ CLASSIFY = Command("classify", "Detect faces and classify their emotion with a .
     Opt("camera", int, low=0, help="also read camera N (e.g. 0), until it ends or Ctrl-C"),
     Opt("detect_every", int, low=1, default=defaults.VIDEO_DETECT_EVERY,
         help="in videos and streams, the full-frame face detector on every Nth classified "
-        "frame (and on a lost face or a scene cut); in between, each face is re-found by "
-        "short-range BlazeFace in a crop around it, all faces in one small call (a new face is "
-        "found at most N-1 frames late; 5 gives about 1.7x the frame rate of 1 on "
-        "benchmarks/e2e_speed.py's 640x480 clip, 95% of faces the same emotion). 1 runs the "
-        "full detector on every frame: the reference, slowest"),
+        "frame, and on a lost face, a scene cut or motion away from the followed faces (a face "
+        "that comes in is found on its first frame; one that appears without moving at most "
+        "N-1 frames late); in between, each face is re-found by short-range BlazeFace in a crop "
+        "around it, all faces in one small call (frame rate and agreement with 1: models/eval/"
+        "e2e_speed.json). 1 runs the full detector on every frame: the reference, slowest"),
     Opt("max_pixels", int, low=1, default=defaults.MAX_PIXELS, help="largest image, width x "
         "height, read from its header before anything is decoded (a bigger one is refused in "
         "one line, the other inputs still processed; a 50-megapixel photo passes)"),

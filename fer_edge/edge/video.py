@@ -5,9 +5,12 @@ detector on every frame (numpy, OpenCV and LiteRT only).
 `FrameTracker(detect_every=N)`, N > 1 (the default, defaults.VIDEO_DETECT_EVERY):
 
 - full-frame detection (the Classifier's detector, `blazeface_dual` by default) on the first
-  frame, on every Nth frame (to find newcomers: a face that enters is found at most N - 1
-  frames late, on its Nth frame in the picture at worst), on a frame where a followed face is
-  lost, and on a scene cut (the frame's 32x24 thumbnail far from the last one);
+  frame; on a frame where the picture changed away from the followed faces (an 80x60 thumbnail
+  against the last frame's, the faces' boxes and what moves with them left out): something
+  came in, and a face that enters is found on its first frame; on every Nth frame (the net
+  under that: a face that came in without moving, or turned towards the camera, is found at
+  most N - 1 frames late); on a frame where a followed face is lost; and on a scene cut (the
+  frame's 32x24 thumbnail far from the last one);
 - on the frames between, the per-track step MediaPipe uses: each followed face is searched for
   by the short-range BlazeFace model in a square crop around its predicted box (its last box
   moved on at its velocity). The crops of all the faces are tiled into the model's one 128x128
@@ -44,6 +47,10 @@ ROI_SCALE = 2.0               # the crop around a predicted box: this many times
 ROI_MIN_SCORE = detect.BLAZE_MIN_SCORE   # a face found in its crop above this score is kept
 CUT_THUMB = (32, 24)          # scene-cut test: thumbnails of the frames ...
 CUT_MEAN_DIFF = 40.0          # ... whose mean absolute difference (0..255) over this is a cut
+MOTION_THUMB_STEP = 8         # newcomer test: frames shrunk 8x (640x480 -> 80x60) ...
+MOTION_DIFF = 24              # ... a thumbnail pixel changed by more than this (0..255) ...
+MOTION_KEEP_OUT = 0.6         # ... away from the followed faces (boxes grown by this on each side)
+MOTION_MIN_PIXELS = 6         # ... in this many thumbnail pixels: something moved in, look for it
 FRAMING_KEEP = 0.5            # weight of the past in a track's framing map (see _calibrate)
 PREFETCH = 4                  # frames decoded ahead of the model
 
@@ -139,6 +146,30 @@ def _thumb(gray: np.ndarray) -> np.ndarray:
     return cv2.resize(gray, CUT_THUMB, interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
+def _motion_thumb(gray: np.ndarray) -> np.ndarray:
+    import cv2
+
+    h, w = gray.shape[:2]
+    size = (max(1, w // MOTION_THUMB_STEP), max(1, h // MOTION_THUMB_STEP))
+    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA).astype(np.int16)
+
+
+def _moved_outside(thumb: np.ndarray, prev: np.ndarray, boxes) -> bool:
+    """Whether the picture changed between two thumbnails away from `boxes` (x, y, w, h in frame
+    pixels, grown by MOTION_KEEP_OUT of their size on each side: hair, neck and shoulders move
+    with a face)."""
+    changed = np.abs(thumb - prev) > MOTION_DIFF
+    th, tw = changed.shape
+    for x, y, w, h in np.asarray(boxes, np.float64).reshape(-1, 4):
+        gx, gy = w * MOTION_KEEP_OUT, h * MOTION_KEEP_OUT
+        x0 = max(0, int((x - gx) / MOTION_THUMB_STEP))
+        y0 = max(0, int((y - gy) / MOTION_THUMB_STEP))
+        x1 = min(tw, int(np.ceil((x + w + gx) / MOTION_THUMB_STEP)))
+        y1 = min(th, int(np.ceil((y + h + gy) / MOTION_THUMB_STEP)))
+        changed[y0:y1, x0:x1] = False
+    return int(changed.sum()) >= MOTION_MIN_PIXELS
+
+
 def _overlapping(boxes: np.ndarray, iou: float = track.TRACK_MIN_IOU) -> bool:
     """Whether any two of the boxes overlap by more than `iou`."""
     return any(track._iou(boxes[i], boxes[j]) > iou
@@ -161,6 +192,7 @@ class FrameTracker:
         self.since_detect = 0
         self.prev_gray = None
         self.prev_thumb = None
+        self.prev_motion = None
         self.followed: tuple[detect.Detections, list] | None = None   # last frame's faces
         self.framing: dict[int, np.ndarray] = {}   # track id -> short-range box -> full's box
         self.keyframes = 0
@@ -272,16 +304,22 @@ class FrameTracker:
 
     def _faces_and_tracks(self, clf, image: np.ndarray, gray: np.ndarray):
         cut = self._scene_cut(gray) if self.detect_every > 1 else False
+        motion = _motion_thumb(gray) if self.detect_every > 1 else None
         keyframe = (self.since_detect % self.detect_every == 0 or not self.followed or cut
                     or clf.no_detect or self.prev_gray is None
                     or self.prev_gray.shape != gray.shape)
         found = tracks = None
         if not keyframe:
             last, last_tracks = self.followed
+            step = self.tracker.step + 1
+            guess = np.array([t.predicted(step) for t in last_tracks], np.float64)
+            # something moved where no followed face is: a newcomer, maybe; the full detector
+            # looks now rather than at the next periodic keyframe
+            keyframe = _moved_outside(motion, self.prev_motion,
+                                      np.concatenate([guess, last.boxes.astype(np.float64)]))
+        if not keyframe:
             roi = _roi_detector(clf)
             if roi is not None:
-                step = self.tracker.step + 1
-                guess = np.array([t.predicted(step) for t in last_tracks], np.float64)
                 boxes, eyes, scores, ok = self._mosaic_search(clf, roi, image, guess)
                 if ok.all() and not _overlapping(boxes):
                     # every face re-found, each in a place of its own (two tracks on one face:
@@ -310,6 +348,7 @@ class FrameTracker:
         self.since_detect += 1
         self.followed = (found, tracks) if len(found) else None
         self.prev_gray = gray
+        self.prev_motion = motion
         return found, tracks
 
     def record(self, clf, item) -> dict:
