@@ -138,10 +138,27 @@ def _photo_line() -> list[str]:
     return ["", f"Detect + classify, the whole photo (`{e2e['fer_edge']['model']}`, "
                 f"{e2e['fer_edge']['detector']}, eyes levelled, against each package's own "
                 f"detector and model): {times} time per photo ({photos['images']} photos), and "
-                f"{rates} frames per second on a {video['size'][0]}x{video['size'][1]} clip; "
+                f"{rates} frames per second on a {video['size'][0]}x{video['size'][1]} clip"
+                f"{_video_path_words(video)}; "
                 f"{e2e['threads']} thread, interleaved rounds in one process, on "
                 f"`{e2e.get('host', {}).get('cpu', '?')}` (`{e2e['command']}`, "
                 f"`{E2E.relative_to(REPO)}`)."]
+
+
+def _video_path_words(video: dict) -> str:
+    """What the default video path costs and gives beside detection on every frame."""
+    agree, full = video.get("default_vs_full_detection"), video.get("full_detection")
+    if not agree or not full:
+        return ""
+    itself = video.get("full_detection_vs_itself_moved", {}).values()
+    floor = (f"; detection on every frame agrees with itself on the clip moved by a pixel on "
+             f"{min(a['same_emotion'] for a in itself):.1%} to "
+             f"{max(a['same_emotion'] for a in itself):.1%}") if itself else ""
+    return (f" with the default video path (the full detector every {video['detect_every']}th "
+            f"frame and on motion, faces re-found in crops between: "
+            f"{agree['faces_matched']:.1%} of faces matched and {agree['same_emotion']:.1%} the "
+            f"same emotion as detection on every frame, which runs at {full['fps_ratio']:.1f}x"
+            f"{floor}; a face that enters found on its frame {video['new_face_frames']})")
 
 
 def table() -> str:
