@@ -191,12 +191,32 @@ def open_capture(target):
 
     if isinstance(target, str) and target.startswith(CAMERA_PREFIX):
         target = int(target[len(CAMERA_PREFIX):])
-    with quiet_native_stderr():
+    with quiet_native_stderr(), _opencv_log_silenced():
         cap = cv2.VideoCapture(target if isinstance(target, int) else str(target))
     if not cap.isOpened():
         cap.release()
         return None
     return cap
+
+
+@contextlib.contextmanager
+def _opencv_log_silenced():
+    """OpenCV's own log lines ("[ WARN:0@0.02] global cap_v4l.cpp:914 open VIDEOIO(V4L2:/dev/
+    video7): can't open camera by index", one per backend it tries) off while a capture opens:
+    the caller says in one line what could not be opened. OpenCV's logger, not fd 2, so serve's
+    live source and the API stay quiet too without touching the process's streams.
+    FER_EDGE_DEBUG=1 keeps them."""
+    import cv2
+
+    log = getattr(getattr(cv2, "utils", None), "logging", None)
+    if os.environ.get("FER_EDGE_DEBUG") or log is None:
+        yield
+        return
+    before = log.setLogLevel(log.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        log.setLogLevel(before)
 
 
 def video_items(target, name: str, every: int = 1, keep_skipped: bool = False,
