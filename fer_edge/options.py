@@ -521,8 +521,8 @@ SERVE = Command("serve", "A live page and an HTTP API on this device: the camera
     Opt("host", str, default="127.0.0.1", help="the address to listen on; one other machines "
         "reach needs --token"),
     Opt("port", int, low=0, high=65535, default=8000, help="the port (0: any free one)"),
-    Opt("token", str, help="every route but /healthz needs Authorization: Bearer TOKEN (or "
-        "?access_token=TOKEN, for the page)"),
+    Opt("token", str, help="every route but a minimal /healthz needs Authorization: Bearer "
+        "TOKEN, or the page's session cookie (sign in at /login)"),
     Opt("workers", int, low=1, default=2, help="inference workers for /v1/classify, each with "
         "its own model"),
     Opt("queue", int, low=0, default=4, help="requests waiting for a worker; beyond it 503 with "
@@ -530,6 +530,18 @@ SERVE = Command("serve", "A live page and an HTTP API on this device: the camera
     Opt("max_body", int, low=1, default=20 * 2**20, help="largest request body in bytes "
         "(413 before it is read)"),
     _classify_option("max_pixels"),
+    Opt("max_connections", int, low=1, default=512, help="open connections at most; one more "
+        "is answered 503 and closed"),
+    Opt("request_timeout", float, low=0, low_open=True, default=20.0, help="seconds a "
+        "request's headers, then its body, may take to arrive (408 after)"),
+    Opt("idle_timeout", float, low=0, low_open=True, default=5.0, help="seconds a "
+        "kept-alive connection may wait for its next request"),
+    Opt("shutdown_timeout", float, low=0, default=30.0, help="on SIGTERM or Ctrl-C: "
+        "seconds the requests in flight get to finish"),
+    Opt("certfile", "file", help="serve HTTPS with this PEM certificate (with --keyfile)"),
+    Opt("keyfile", "file", help="the PEM private key of --certfile"),
+    Opt("cors_origin", str, help="let pages from these origins (comma-separated, or *) call "
+        "the API from a browser; no CORS header without it"),
     _classify_option("model"), _classify_option("detector"), _classify_option("no_detect"),
     _classify_option("threads"), _classify_option("tta"), _classify_option("align"),
     _classify_option("every"), _classify_option("smooth"), _classify_option("detect_every"),

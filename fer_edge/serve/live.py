@@ -2,11 +2,14 @@
 stream URL), classifies each frame with track ids (its own Classifier: the API's workers have
 theirs), keeps the last annotated frame as a JPEG for the page and sends each frame's result to
 the /events subscribers. A lost source is reopened with back-off, a file played again from its
-start; the server never stops on a source error."""
+start; the server never stops on a source error (an unexpected exception is one too), and
+/healthz says "failed" if the thread is gone anyway. Nothing it reports names the source: a
+stream URL may hold a password."""
 
 from __future__ import annotations
 
-import queue
+import asyncio
+import re
 import threading
 import time
 
@@ -19,6 +22,24 @@ from ..edge.outputs import annotate
 
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 10.0   # seconds between attempts to reopen a lost source
 SUBSCRIBER_QUEUE = 16                     # frames a slow /events client may fall behind
+USERINFO = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
+
+
+def without_password(text: str) -> str:
+    """`text` with each URL's user:password@ written ***@."""
+    return USERINFO.sub(r"\1***@", text)
+
+
+def redact(text: str, target: str) -> str:
+    """`text` without the source's address, nor any user:password@ of a URL."""
+    return without_password(text.replace(target, "the source").replace(
+        without_password(target), "the source"))
+
+
+def source_kind(target: str) -> str:
+    if target.startswith(sources.CAMERA_PREFIX):
+        return "camera"
+    return "stream" if sources.is_stream(target) else "file"
 
 
 class LiveSource:
@@ -28,16 +49,15 @@ class LiveSource:
             else str(source)
         self.clf, self.metrics = classifier, metrics
         self.every, self.smooth, self.detect_every = every, smooth, detect_every
-        self.state = "starting"          # starting, running, reconnecting
+        self.state = "starting"          # starting, running, reconnecting (failed: see health)
         self.error: str | None = None
         self.frames = 0
         self.last_frame_time: float | None = None
         self.reconnects = 0
         self.tracker = None              # the FrameTracker of the source being played
-        self._subscribers: list[queue.Queue] = []
+        self._subscribers: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = []
         self._lock = threading.Lock()
-        self._jpeg: bytes | None = None
-        self._new_jpeg = threading.Condition()
+        self.jpeg: bytes | None = None   # the last annotated frame
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="fer-edge-live")
 
@@ -52,34 +72,34 @@ class LiveSource:
     # ----------------------------------------------------------------------------- consumers
 
     def health(self) -> dict:
-        return {"source": self.target, "state": self.state, "error": self.error,
+        state = self.state
+        if not self._thread.is_alive() and not self._stop.is_set() and state != "starting":
+            state = "failed"
+        return {"source": source_kind(self.target), "state": state,
+                "error": None if self.error is None else redact(self.error, self.target),
                 "frames": self.frames, "last_frame_time": self.last_frame_time,
                 "reconnects": self.reconnects}
 
-    def subscribe(self) -> queue.Queue:
-        q: queue.Queue = queue.Queue(maxsize=SUBSCRIBER_QUEUE)
+    def subscribe(self, loop: asyncio.AbstractEventLoop) -> asyncio.Queue:
+        """A queue on `loop` that gets (record, jpeg) for each frame from now on."""
+        q: asyncio.Queue = asyncio.Queue(maxsize=SUBSCRIBER_QUEUE)
         with self._lock:
-            self._subscribers.append(q)
+            self._subscribers.append((loop, q))
         return q
 
-    def unsubscribe(self, q: queue.Queue) -> None:
+    def unsubscribe(self, q: asyncio.Queue) -> None:
         with self._lock:
-            if q in self._subscribers:
-                self._subscribers.remove(q)
-
-    def next_jpeg(self, after: bytes | None, timeout: float = 5.0) -> bytes | None:
-        """The annotated frame after `after` (None: the current one), waiting up to `timeout`."""
-        with self._new_jpeg:
-            self._new_jpeg.wait_for(lambda: self._jpeg is not None and self._jpeg is not after,
-                                    timeout=timeout)
-            return self._jpeg
+            self._subscribers = [(loop, s) for loop, s in self._subscribers if s is not q]
 
     # ------------------------------------------------------------------------------ the loop
 
     def _run(self) -> None:
         delay = BACKOFF_FIRST
         while not self._stop.is_set():
-            produced = self._play()
+            try:
+                produced = self._play()
+            except Exception as e:      # a bug or a native error: reported, then reopened
+                self.error, produced = f"{type(e).__name__}: {e}", 0
             if self._stop.is_set():
                 return
             if produced:           # a file ended, or a stream that was running dropped
@@ -102,7 +122,9 @@ class LiveSource:
         paced = not (sources.is_stream(self.target)
                      or self.target.startswith(sources.CAMERA_PREFIX))
         t0 = time.monotonic()
-        items = prefetch(sources.video_items(self.target, self.target, self.every), size=2)
+        # the frames' "file" (on /events): the address without its password
+        items = prefetch(sources.video_items(self.target, without_password(self.target),
+                                             self.every), size=2)
         try:
             for item in items:
                 if self._stop.is_set():
@@ -124,21 +146,21 @@ class LiveSource:
         self.frames += 1
         self.last_frame_time = time.time()
         self.metrics.frame(len(record["faces"]))
+        self.jpeg = annotated_jpeg(item.image, record["faces"], item.scale)
         with self._lock:
             subscribers = list(self._subscribers)
-        for q in subscribers:
+        for loop, q in subscribers:
             try:
-                q.put_nowait(record)
-            except queue.Full:     # a slow client loses its oldest frame, not our memory
-                try:
-                    q.get_nowait()
-                    q.put_nowait(record)
-                except (queue.Empty, queue.Full):
-                    pass
-        jpeg = annotated_jpeg(item.image, record["faces"], item.scale)
-        with self._new_jpeg:
-            self._jpeg = jpeg
-            self._new_jpeg.notify_all()
+                loop.call_soon_threadsafe(_offer, q, (record, self.jpeg))
+            except RuntimeError:   # that loop has closed: its streams are gone
+                self.unsubscribe(q)
+
+
+def _offer(q: asyncio.Queue, frame) -> None:
+    """On the subscriber's loop: a slow client loses its oldest frame, not our memory."""
+    if q.full():
+        q.get_nowait()
+    q.put_nowait(frame)
 
 
 def annotated_jpeg(image: np.ndarray, faces: list[dict], scale: float) -> bytes:
