@@ -84,7 +84,8 @@ def calibrate(**given):
 
 
 def export(**given):
-    _needs("export", "train", "keras", "tensorflow")
+    if given.get("target") != "web":      # the web page is built from a .tflite, no TensorFlow
+        _needs("export", "train", "keras", "tensorflow")
     from .edge.sources import native_stderr_silenced
     from .export import export as run
 

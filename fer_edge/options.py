@@ -361,24 +361,31 @@ CALIBRATE = Command("calibrate", "Write the int8 calibration manifest: a stratif
 ))
 
 EXPORT = Command("export", "Convert a trained .keras model to TFLite: "
-                 "fer_{float32,float16,dynamic,int8}.tflite.", options=(
-    Opt("model", "file", suffixes=(".keras",), required=True,
-        help="the trained Keras model (e.g. runs/x/best.keras)"),
+                 "fer_{float32,float16,dynamic,int8}.tflite (or ONNX, TFLite Micro, Ethos-U: "
+                 "--target), or an exported .tflite to a web page (--target web).", options=(
+    Opt("model", "file", suffixes=(".keras", ".tflite"), required=True,
+        help="the trained Keras model (e.g. runs/x/best.keras); for --target web an exported "
+        ".tflite (e.g. models/ferplus_int8.tflite)"),
     Opt("quantize", str, choices=("none", *defaults.QUANTIZE_MODES, "all"), default="int8",
         help="none|float32, float16, dynamic (int8 weights), int8 (full integer), or all"),
-    Opt("out", "out", help="output folder (default: the model's folder)"),
+    Opt("out", "out", help="output folder (default: the model's folder; for --target web, "
+        "a folder web beside the model)"),
     Opt("data", "path", help="FER2013 for int8 calibration (default: the data of the model's "
         "run, then $FER_EDGE_DATA)"),
     Opt("calib", "int_or_path", help="int8 calibration: a manifest path, or a number N for a "
         "fresh stratified subset of N Training images (default: the committed manifest)"),
     Opt("force", bool, default=False, help="overwrite existing files"),
-    Opt("target", str, choices=("litert", "micro", "onnx", "ethos-u"), default="litert",
+    Opt("target", str, choices=("litert", "micro", "onnx", "ethos-u", "web"), default="litert",
         help='"litert" (the .tflite files), "micro" (also fer_int8_model.cc and .h for '
         "TFLite Micro on a microcontroller; needs int8 and pip install 'fer-edge[micro]'), "
         '"onnx" (fer_float32.onnx / fer_int8.onnx, int8 as QDQ, instead of .tflite files; '
-        "pip install 'fer-edge[onnx]') or \"ethos-u\" (also the int8 model compiled by Arm's "
+        "pip install 'fer-edge[onnx]'), \"ethos-u\" (also the int8 model compiled by Arm's "
         "Vela for each --npu into OUT/ethos-u/NPU/, with OUT/ethos-u/summary.json; needs int8 "
-        "and pip install 'fer-edge[ethos-u]')"),
+        "and pip install 'fer-edge[ethos-u]') or \"web\" (--model a .tflite: a static page in "
+        "OUT, index.html with LiteRT.js, the model and the face detector, every file local; "
+        "served by any static server it shows the camera's faces and emotions, "
+        "index.html?image=URL classifies one image into its #result as classify --format json; "
+        "needs only the runtime install)"),
     Opt("npu", "names", help="--target ethos-u: the Ethos-U configurations to compile for, "
         "comma-separated, as Vela names them (default: ethos-u55-64,ethos-u55-128,"
         "ethos-u55-256,ethos-u65-256; also ethos-u55-32, ethos-u65-512, ethos-u85-128 to "

@@ -60,16 +60,22 @@ def export(model, quantize=None, out=None, data=None, calib=None, force: bool = 
     target "micro", the int8 model also becomes C++ source for TFLite Micro
     (converters/micro.py); with "ethos-u" it is compiled by Vela for each `npu`
     (converters/ethos_u.py); "onnx" writes fer_float32.onnx / fer_int8.onnx instead of .tflite
-    files (converters/onnx_export.py)."""
-    from ..training.keras_io import load_keras
-
+    files (converters/onnx_export.py). With "web", `model` is an exported .tflite and `out` gets
+    the static page that runs it in the browser (fer_edge/web, no TensorFlow)."""
     options.check("export", {"model": model, "quantize": quantize, "out": out, "data": data,
                             "calib": calib, "force": force, "target": target, "npu": npu})
     model_path = Path(model)
+    if target == "web":
+        return _export_web(model_path, out, force, data, calib, npu)
+    if model_path.suffix == ".tflite":
+        raise FerEdgeError(f"--model {model_path} is a .tflite: --target {target} converts a "
+                           f"trained .keras model (a .tflite is for --target web)")
     modes = _modes(quantize)
     out_dir = Path(out) if out else model_path.parent
     if npu is not None and target != "ethos-u":
         raise FerEdgeError("--npu is for --target ethos-u")
+    from ..training.keras_io import load_keras
+
     if target == "onnx":
         from ..converters.onnx_export import onnx_paths
 
@@ -111,6 +117,21 @@ def export(model, quantize=None, out=None, data=None, calib=None, force: bool = 
         written += _write_micro(targets["int8"], force)
     if target == "ethos-u":
         written += _write_ethos_u(targets["int8"], out_dir, npus, force)
+    return written
+
+
+def _export_web(model_path: Path, out, force: bool, data, calib, npu) -> list[Path]:
+    """--target web: the page for an exported .tflite (fer_edge/web builds it)."""
+    from ..web import build
+
+    unused = [options.flag(n) for n, v in (("data", data), ("calib", calib), ("npu", npu))
+              if v is not None]
+    if unused:
+        raise FerEdgeError(f"{unused[0]} is for converting a .keras model, not for --target web")
+    written = build(model_path, out, force=force)
+    print(f"wrote the page for {model_path.name} in {written[0].parent} ({len(written)} files, "
+          f"{sum(p.stat().st_size for p in written) / 2**20:.1f} MB): serve that folder (e.g. "
+          f"python -m http.server -d {written[0].parent}) and open index.html", file=sys.stderr)
     return written
 
 

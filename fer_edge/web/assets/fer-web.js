@@ -1,0 +1,116 @@
+// The page: the camera's faces and emotions drawn live, or with ?image=URL one image's faces
+// as `fer-edge classify --format json` writes them, in the element #result (for tests and
+// scripts). Nothing leaves the device: every file the page loads sits beside it.
+
+import {Classifier, Follower} from './pipeline.js';
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+// window.ferWeb: what a test or benchmark reads (frames done, their times, the last faces)
+const state = window.ferWeb = {mode: params.has('image') ? 'image' : 'camera', frames: 0,
+  keyframes: 0, frameMs: [], faces: null, error: null, ready: false};
+
+function status(text) {
+  $('status').textContent = text;
+}
+
+function fail(error) {
+  state.error = String(error && error.message || error);
+  status(`error: ${state.error}`);
+  if (state.mode === 'image') $('result').textContent = JSON.stringify({error: state.error});
+  document.body.dataset.state = 'error';
+}
+
+// The pixels of a drawable (an ImageBitmap, a video frame) as an RGBA image.
+function pixels(source, width, height, scratch) {
+  scratch.width = width;
+  scratch.height = height;
+  const ctx = scratch.getContext('2d', {willReadFrequently: true});
+  ctx.drawImage(source, 0, 0);
+  const {data} = ctx.getImageData(0, 0, width, height);
+  return {width, height, channels: 4, data};
+}
+
+const COLOURS = {angry: '#e53935', disgust: '#7cb342', fear: '#8e24aa', happy: '#fdd835',
+  sad: '#1e88e5', surprise: '#fb8c00', neutral: '#9e9e9e', contempt: '#6d4c41'};
+
+function draw(canvas, source, width, height, faces) {
+  canvas.width = width;
+  canvas.height = height;
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(source, 0, 0, width, height);
+  const line = Math.max(2, Math.round(Math.min(width, height) / 200));
+  ctx.font = `${Math.max(14, 6 * line)}px sans-serif`;
+  for (const f of faces) {
+    const [x, y, w, h] = f.box;
+    const colour = COLOURS[f.emotion] || '#00e676';
+    ctx.lineWidth = line;
+    ctx.strokeStyle = colour;
+    ctx.strokeRect(x, y, w, h);
+    const label = `${f.emotion} ${Math.round(100 * f.confidence)}%`;
+    const tw = ctx.measureText(label).width + 2 * line;
+    const th = 8 * line;
+    const ty = y >= th ? y - th : y + h;
+    ctx.fillStyle = colour;
+    ctx.fillRect(x, ty, tw, th);
+    ctx.fillStyle = '#000';
+    ctx.fillText(label, x + line, ty + th - 2 * line);
+  }
+}
+
+async function classifyImage(clf, url) {
+  status(`classifying ${url}`);
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  // EXIF orientation applied (as the CLI's decode does), colours as stored
+  const bitmap = await createImageBitmap(await response.blob(),
+    {imageOrientation: 'from-image', colorSpaceConversion: 'none', premultiplyAlpha: 'none'});
+  const t0 = performance.now();
+  const faces = await clf.faces(pixels(bitmap, bitmap.width, bitmap.height, $('scratch')));
+  state.frameMs.push(performance.now() - t0);
+  state.faces = faces;
+  draw($('view'), $('scratch'), bitmap.width, bitmap.height, faces);
+  $('result').textContent = JSON.stringify({file: url, faces});
+  document.body.dataset.state = 'done';
+  status(`${faces.length} face${faces.length === 1 ? '' : 's'}`);
+}
+
+async function runCamera(clf) {
+  status('opening the camera');
+  const video = $('camera');
+  video.srcObject = await navigator.mediaDevices.getUserMedia(
+    {video: {width: {ideal: 640}, height: {ideal: 480}}, audio: false});
+  await video.play();
+  const follower = new Follower(clf);
+  const started = performance.now();
+  status('live');
+  document.body.dataset.state = 'live';
+  for (;;) {
+    const width = video.videoWidth, height = video.videoHeight;
+    if (width && height) {
+      const t0 = performance.now();
+      const frame = pixels(video, width, height, $('scratch'));
+      const faces = await follower.frame(frame);
+      draw($('view'), $('scratch'), width, height, faces);
+      state.frameMs.push(performance.now() - t0);
+      state.frames++;
+      state.keyframes = follower.keyframes;
+      state.faces = faces;
+      const seconds = (performance.now() - started) / 1000;
+      $('fps').textContent = `${(state.frames / seconds).toFixed(1)} frames/s, ` +
+        `${faces.length} face${faces.length === 1 ? '' : 's'}`;
+    }
+    await new Promise((resolve) => requestAnimationFrame(resolve));
+  }
+}
+
+async function main() {
+  status('loading the models');
+  const clf = await Classifier.load();
+  state.ready = true;
+  state.labels = clf.labels;
+  if (state.mode === 'image') await classifyImage(clf, params.get('image'));
+  else await runCamera(clf);
+}
+
+main().catch(fail);
