@@ -126,10 +126,9 @@ def batch(*paths, **given):
     _needs("batch", "ray", "ray", "pyarrow", "pandas")
     options.check("batch", given)
     _batch_inputs(paths, given["glob"])
-    from .batch.job import batch as run
-    from .edge.sources import native_stderr_silenced
+    from .batch.job import batch as run, command_streams
 
-    with native_stderr_silenced():    # FFmpeg's and libjpeg's lines: errors/ says what failed
+    with command_streams():   # Ray's, FFmpeg's lines silenced: errors/ says what failed
         summary = run(list(paths), **given)
     _print_json(summary)
 

@@ -153,6 +153,29 @@ def test_videos_summary_per_video_and_track(archive, local_job):
         assert row[f"share_{lab}"] == pytest.approx(share)
 
 
+def test_videos_summary_equals_one_over_every_face_at_once(local_job):
+    """The videos table is merged from one part file (a segment) at a time; it equals the
+    summary of every video face of the run read into memory at once (what batch did before)."""
+    from fer_edge.edge.track import summarize_faces
+
+    out, _ = local_job
+    faces = pd.read_parquet(out / "faces")
+    video = faces[faces["frame"].notna()]
+    assert video["segment"].nunique() == 3                 # a video of three parts, merged
+    labels = [c.removeprefix("score_") for c in faces.columns if c.startswith("score_")]
+    at_once = summarize_faces(zip(video["file"], video["segment"].astype(int),
+                                  video["track"].astype(int), video["frame"].astype(int),
+                                  video["time"], video["emotion"]))
+    expected = [(g.file, g.segment, g.track, g.frames, g.first, g.last, g.dominant,
+                 *(g.shares(labels)[lab] for lab in labels)) for g in at_once]
+    table = pd.read_parquet(out / "videos")
+    got = [(r["file"], None if pd.isna(r["segment"]) else int(r["segment"]),
+            None if pd.isna(r["track"]) else int(r["track"]), int(r["frames"]), r["from"],
+            r["to"], r["dominant"], *(r[f"share_{lab}"] for lab in labels))
+           for r in table.to_dict("records")]
+    assert got == expected
+
+
 def test_a_rerun_adds_nothing(archive, local_job):
     out, summary = local_job
     before = {p.name: p.stat().st_mtime_ns for p in (out / "faces").iterdir()}

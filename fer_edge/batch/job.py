@@ -31,24 +31,63 @@ def _job_options(given: dict) -> dict:
     return {**{k: given[k] for k in keep}, "model": str(path), "model_sha256": sha256(path)}
 
 
-def _check_folder(out: Path, job: dict) -> bool:
-    """Whether `out` holds this same job already (a rerun continues it); one line when it holds
-    another job or anything else."""
+NEW, SAME, DAMAGED = "new", "same", "damaged"    # what --out holds, by _check_folder
+
+
+def _check_folder(out: Path, job: dict) -> str:
+    """NEW (nothing there yet), SAME (this same job: a rerun continues it) or DAMAGED (a job
+    whose job.json cannot be read: said in one line; it is written again and every task done
+    again, since nothing tells which options made the rows there); one line, an error, when
+    `out` holds another job or anything else."""
     recorded = out / JOB_FILE
     if recorded.is_file():
-        before = json.loads(recorded.read_text())
+        try:
+            before = json.loads(recorded.read_text())
+            if not isinstance(before, dict):
+                raise ValueError(f"a JSON {type(before).__name__}, not an object")
+        except (OSError, ValueError) as e:       # JSONDecodeError and UnicodeError included
+            _note(f"{recorded} is damaged ({outputs.why_damaged(e)}): written again from this "
+                  f"run's options, and every task is done again")
+            return DAMAGED
         changed = sorted(k for k in set(before) | set(job) if before.get(k) != job.get(k))
         if changed:
             raise FerEdgeError(f"{out} holds a batch job made with other options "
                                f"({', '.join(options.flag(k) for k in changed)}); give the same "
                                f"ones to continue it, or another --out")
-        return True
+        return SAME
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FerEdgeError(f"{out} exists and is not a batch job's folder: pass a new --out")
-    return False
+    return NEW
 
 
+def _note(line: str) -> None:
+    """One line of the job's own on stderr (looked up at each call: the command points it at
+    a copy of fd 2 that Ray's silenced lines do not reach)."""
+    sys.stderr.write(f"fer-edge batch: {line}\n")
+    sys.stderr.flush()
+
+
+def _finished(out: Path, planned: set[str], say: bool) -> dict[str, dict]:
+    """The task markers that can be read ({id: counts}); with `say`, one line for each damaged
+    one (its task is not done, so it is done again and its marker written anew)."""
+    finished, damaged = outputs.done(out)
+    for path, why in damaged if say else ():
+        then = "its task is done again" if path.stem in planned else \
+            "ignored (its task is not among this run's)"
+        _note(f"{path} is damaged ({why}): {then}")
+    return finished
+
+
+# Ray Data's own progress output, off for the job (one progress line, ours), and put back after
+QUIET_DATA_CONTEXT = {"enable_progress_bars": False, "print_on_execution_start": False,
+                      "enable_rich_progress_bars": False}
+
+
+@contextlib.contextmanager
 def _ray(address: str | None):
+    """Ray for the job: the caller's session when one is running (left running afterwards),
+    else one started here (to join `address`, or embedded) and shut down at the end. Ray's
+    loggers and Ray Data's progress settings are quietened for the job and put back."""
     try:
         import ray
         import ray.data
@@ -56,27 +95,40 @@ def _ray(address: str | None):
         raise FerEdgeError("fer-edge batch needs Ray: pip install 'fer-edge[ray]'") from None
     import logging
 
-    for name in ("ray", "ray.data"):       # its INFO lines; ours say what is done
-        logging.getLogger(name).setLevel(logging.ERROR)
-    if not ray.is_initialized():
-        if address:
+    loggers = [logging.getLogger(name) for name in ("ray", "ray.data")]
+    levels = [log.level for log in loggers]
+    for log in loggers:                  # its INFO lines; ours say what is done
+        log.setLevel(logging.ERROR)
+    started = not ray.is_initialized()
+    try:
+        if started and address:
             ray.init(address=address, log_to_driver=False, logging_level="ERROR")
-        else:   # embedded: the same command works on a laptop
+        elif started:    # embedded: the same command works on a laptop
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
                      logging_level="ERROR")
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False           # one progress line, ours
-    ctx.print_on_execution_start = False
-    ctx.enable_rich_progress_bars = False
-    return ray
+        ctx = ray.data.DataContext.get_current()
+        before = {k: getattr(ctx, k) for k in QUIET_DATA_CONTEXT}
+        for k, v in QUIET_DATA_CONTEXT.items():
+            setattr(ctx, k, v)
+        try:
+            yield ray
+        finally:
+            for k, v in before.items():
+                setattr(ctx, k, v)
+    finally:
+        if started and ray.is_initialized():
+            ray.shutdown()    # its threads print nothing after this
+        for log, level in zip(loggers, levels):
+            log.setLevel(level)
 
 
 class Progress:
-    def __init__(self, total: int, quiet: bool, stream=sys.stderr):
-        self.total, self.quiet, self.stream = total, quiet, stream
+    def __init__(self, total: int, quiet: bool, stream=None):
+        self.total, self.quiet = total, quiet
+        self.stream = stream or sys.stderr
         self.done = self.faces = 0
         self.t0 = time.monotonic()
-        self.tty = stream.isatty()
+        self.tty = self.stream.isatty()
         self.last = 0.0
 
     def add(self, faces: int) -> None:
@@ -109,19 +161,20 @@ def batch(inputs, out=None, glob=None, address=None, workers=None, worker_cpus=N
         raise FerEdgeError("nothing to classify: give images, videos, folders or manifests")
     out = Path(cfg.out)
     job = _job_options(cfg)
-    continuing = _check_folder(out, job)
+    state = _check_folder(out, job)
     files, missing, names = expand(inputs, cfg.glob)
     tasks, unopenable = plan(files, names, cfg.images_per_task, cfg.segment)
-    if not continuing:
+    if state != SAME:
         write_json(out / JOB_FILE, job)
     outputs.write_part(out, outputs.ERRORS, "inputs", missing + unopenable,
                        outputs.errors_schema())
-    finished = outputs.done(out)
+    planned = {t.id for t in tasks}
+    finished = {} if state == DAMAGED else _finished(out, planned, say=True)
     todo = [t for t in tasks if t.id not in finished]
     t0 = time.monotonic()
     if todo:
         _run(todo, out, cfg, job)
-    finished = outputs.done(out)
+    finished = _finished(out, planned, say=False)
     if todo or not (out / outputs.VIDEOS).is_dir():   # derived from faces/: only when it grew
         outputs.write_video_summary(out, _labels(out))
     seconds = time.monotonic() - t0
@@ -132,7 +185,7 @@ def _summary(files, missing, tasks, todo, finished, out: Path, seconds: float) -
     """What the folder holds, counted by input (as named): an input is done when every task
     covering it is (a video's segments), failed when it has a row in errors/."""
     pending = {f for t in tasks if t.id not in finished for f in t.names}
-    failed = set(outputs.read(out, outputs.ERRORS).get("file", []))
+    failed = set(outputs.column(out, outputs.ERRORS, "file"))
     inputs = len(files) + len(missing)
     return {"inputs": inputs, "tasks": len(tasks), "tasks_this_run": len(todo),
             "done": len(set(files) - pending - failed), "failed": len(failed),
@@ -154,47 +207,50 @@ def _labels(out: Path) -> list[str]:
 
 
 def _run(todo, out: Path, cfg, job: dict) -> None:
-    from ..edge.sources import quiet_native_stderr
-
-    # Ray's C++ core writes its own lines on fd 2 (one for every actor that may be restarted:
-    # ray-project/ray#53727); they are silenced for the job, and the progress line goes to a
-    # copy of stderr. Failures reach us as Python exceptions all the same.
-    progress_stream = os.fdopen(os.dup(2), "w")
-    try:
-        with _stdout_to_stderr(), quiet_native_stderr(always=True):
-            ray = _ray(cfg.address)
-            workers = cfg.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-            ds = ray.data.from_items([t.row() for t in todo], override_num_blocks=len(todo))
-            # An actor pool: each actor loads the model once. Ray Data restarts a lost actor (a
-            # killed process, a machine gone) and retries its task; the task rewrites its own
-            # part files, so nothing is counted twice.
-            results = ds.map_batches(
-                _worker_class(str(out.resolve()), job), batch_size=1,
-                batch_format="pyarrow", concurrency=min(workers, len(todo)),
-                num_cpus=cfg.worker_cpus)
-            progress = Progress(len(todo), cfg.quiet, progress_stream)
-            try:
-                for row in results.iter_rows():
-                    progress.add(int(row["faces"]))
-            finally:
-                ray.shutdown()    # its threads print nothing after this
-    finally:
-        progress_stream.close()
+    with _ray(cfg.address) as ray:
+        workers = cfg.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        ds = ray.data.from_items([t.row() for t in todo], override_num_blocks=len(todo))
+        # An actor pool: each actor loads the model once. Ray Data restarts a lost actor (a
+        # killed process, a machine gone) and retries its task; the task rewrites its own
+        # part files, so nothing is counted twice.
+        results = ds.map_batches(
+            _worker_class(str(out.resolve()), job), batch_size=1,
+            batch_format="pyarrow", concurrency=min(workers, len(todo)),
+            num_cpus=cfg.worker_cpus)
+        progress = Progress(len(todo), cfg.quiet)
+        for row in results.iter_rows():
+            progress.add(int(row["faces"]))
 
 
 @contextlib.contextmanager
-def _stdout_to_stderr():
-    """Ray prints its workers' fates ("(raylet) A worker died ... will be retried") on stdout:
-    for the job they go to stderr, so stdout holds only the command's result."""
+def command_streams():
+    """The command's streams while it runs (the command's process only: a library call leaves
+    fds alone). Ray prints its workers' fates ("(raylet) A worker died ... will be retried") on
+    fd 1: they go to stderr, so stdout holds only the command's result. Ray's C++ core writes
+    its own lines on fd 2 (one for every actor that may be restarted: ray-project/ray#53727):
+    silenced; sys.stderr (the progress line, our notes) writes to a copy of fd 2 taken first.
+    Failures reach us as Python exceptions all the same. FER_EDGE_DEBUG=1 keeps Ray's lines."""
+    from ..edge.sources import quiet_native_stderr
+
     sys.stdout.flush()
-    saved = os.dup(1)
+    sys.stderr.flush()
+    saved_out = os.dup(1)
+    ours = os.fdopen(os.dup(2), "w", buffering=1, encoding=sys.stderr.encoding or "utf-8",
+                     errors="backslashreplace")
+    stderr = sys.stderr
     try:
         os.dup2(2, 1)
-        yield
+        with quiet_native_stderr(always=True):
+            sys.stderr = ours
+            try:
+                yield
+            finally:
+                sys.stderr = stderr
     finally:
         sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+        os.dup2(saved_out, 1)
+        os.close(saved_out)
+        ours.close()
 
 
 def _worker_class(out: str, job: dict):

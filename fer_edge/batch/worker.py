@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 from .. import options
 from ..edge import classify
@@ -38,29 +39,32 @@ class TaskWorker:
         return {k: [c[k] for c in counts] for k in ("id", "inputs", "failed", "faces")}
 
     def run(self, task: Task) -> dict:
-        faces, errors = (self._images(task) if task.kind == "images" else self._video(task))
-        outputs.write_part(self.out, outputs.FACES, task.id, faces, self.faces_schema)
+        errors: list[dict] = []
+        rows = self._images(task, errors) if task.kind == "images" else self._video(task, errors)
+        # a generator: the rows go to Parquet a row group at a time as they are made
+        faces = outputs.write_part(self.out, outputs.FACES, task.id, rows, self.faces_schema)
         outputs.write_part(self.out, outputs.ERRORS, task.id, errors, outputs.errors_schema())
         counts = {"id": task.id, "inputs": len(task.files), "failed": len(errors),
-                  "faces": len(faces)}
+                  "faces": faces}
         outputs.mark_done(self.out, task.id, counts)   # last: the task is done
         return counts
 
-    def _images(self, task: Task) -> tuple[list[dict], list[dict]]:
-        faces, errors = [], []
+    def _images(self, task: Task, errors: list[dict]) -> Iterator[dict]:
+        """The faces rows of a task's images; an image that fails is a row of `errors`."""
         for file, name in zip(task.files, task.names):
             try:
                 fs, inner = filesystem(file)
                 with fs.open_input_file(inner) as f:
                     data = f.read()
-                found = self.clf.faces(data)
+                found = self.clf.faces(data)      # the guarded decode (edge/sources.decode)
             except (OSError, FerEdgeError) as e:
                 errors.append({"file": name, "reason": str(e).removeprefix(f"{file}: ")})
                 continue
-            faces += outputs.face_rows(name, found, self.model, self.sha256)
-        return faces, errors
+            yield from outputs.face_rows(name, found, self.model, self.sha256)
 
-    def _video(self, task: Task) -> tuple[list[dict], list[dict]]:
+    def _video(self, task: Task, errors: list[dict]) -> Iterator[dict]:
+        """The faces rows of a video's segment, frame by frame; a video that fails midway is a
+        row of `errors` (its rows so far kept, as classify prints them)."""
         file, name = task.files[0], task.names[0]
         local, scratch = file, None
         if is_remote(file):        # OpenCV reads local files: fetch it first
@@ -69,15 +73,13 @@ class TaskWorker:
             fs, inner = filesystem(file)
             with fs.open_input_stream(inner) as src, open(local, "wb") as dst:
                 shutil.copyfileobj(src, dst)
-        faces = []
         try:
             with self.clf.video(local, start=task.start, stop=task.stop, **self.video) as frames:
                 for rec in frames:
-                    faces += outputs.face_rows(name, rec["faces"], self.model, self.sha256,
-                                               rec["frame"], rec["time"], task.segment)
+                    yield from outputs.face_rows(name, rec["faces"], self.model, self.sha256,
+                                                 rec["frame"], rec["time"], task.segment)
         except FerEdgeError as e:
-            return faces, [{"file": name, "reason": str(e).removeprefix(f"{local}: ")}]
+            errors.append({"file": name, "reason": str(e).removeprefix(f"{local}: ")})
         finally:
             if scratch:
                 shutil.rmtree(scratch, ignore_errors=True)
-        return faces, []

@@ -132,6 +132,7 @@ class TrackSummary:
     last: float | None = None
     emotions: Counter = field(default_factory=Counter)
     frame_ids: set = field(default_factory=set)
+    merged_frames: int = 0              # frames of summaries merged in (their ids not kept)
 
     def add(self, frame: int, t: float | None, emotion: str) -> None:
         self.emotions[emotion] += 1
@@ -141,9 +142,19 @@ class TrackSummary:
                 self.first = t if self.first is None else min(self.first, t)
                 self.last = t if self.last is None else max(self.last, t)
 
+    def merge(self, other: "TrackSummary") -> None:
+        """Add another summary of the same file over other frames (batch: another segment of
+        the video) by its counts alone, so no frame ids pile up."""
+        self.emotions += other.emotions
+        self.merged_frames += other.frames
+        for t in (other.first, other.last):
+            if t is not None:
+                self.first = t if self.first is None else min(self.first, t)
+                self.last = t if self.last is None else max(self.last, t)
+
     @property
     def frames(self) -> int:
-        return len(self.frame_ids)
+        return len(self.frame_ids) + self.merged_frames
 
     @property
     def dominant(self) -> str | None:
