@@ -116,3 +116,5 @@ def serve(source=None, host=None, port=None, token=None, workers=None, queue=Non
         if state.live is not None:
             state.live.stop()
         pool.close()
+    print("fer-edge serve: stopped (the requests in flight answered, the source released)",
+          file=sys.stderr, flush=True)
