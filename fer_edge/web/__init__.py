@@ -2,7 +2,7 @@
 
     index.html, fer-web.js, pipeline.js, imageops.js   the page and its script
     fer-web.json                                        labels and the runtime's settings
-    model.tflite                                        the emotion model (int8 ends: float)
+    model.tflite                                        the emotion model (float ends, batch 1)
     face_detection_{full,short}_range.tflite            BlazeFace, as classify uses it
     litert/                                             LiteRT.js 2.5 (Apache-2.0), vendored
 
@@ -56,7 +56,7 @@ def page_files(model, labels=None) -> dict[str, bytes]:
     from ..edge.runtime import EmotionModel
     from ..edge.preprocessing import canonical_label
     from ..edge.sources import quiet_native_stderr
-    from .float_io import float_io, needs_float_io
+    from .float_io import for_page
 
     path = Path(model)
     if path.suffix.lower() != ".tflite":
@@ -67,7 +67,7 @@ def page_files(model, labels=None) -> dict[str, bytes]:
         emotion = EmotionModel(path, labels=labels)  # the CLI's checks: 48x48x1, labels
     buf = path.read_bytes()
     files = {name: (HERE / "assets" / name).read_bytes() for name in PAGE}
-    files[MODEL_FILE] = float_io(buf) if needs_float_io(buf) else buf
+    files[MODEL_FILE] = for_page(buf)
     for key in ("blazeface_full", "blazeface"):
         name = detect._BLAZE[key][0]
         files[name] = (detect.ASSETS / name).read_bytes()

@@ -1,10 +1,11 @@
-"""A full-integer `.tflite` given a float32 input and output, for LiteRT.js.
+"""An emotion `.tflite` as LiteRT.js can run it: float32 ends and a fixed batch of one.
 
 LiteRT.js 2.5 runs int8 models but its JavaScript tensors are float32, int32 or uint8 only: it
-refuses to load a model whose input or output is int8. This rewrites the model's flatbuffer so
-a QUANTIZE operator feeds its int8 input from a float32 one and a DEQUANTIZE operator reads its
-int8 output into a float32 one; every other operator, weight and record (the fer-edge metadata)
-is kept. QUANTIZE computes round(x / scale + zero_point) and DEQUANTIZE (q - zero_point) * scale,
+refuses to load a model whose input or output is int8. `for_page` rewrites the model's
+flatbuffer so a QUANTIZE operator feeds its int8 input from a float32 one and a DEQUANTIZE
+operator reads its int8 output into a float32 one; every other operator, weight and record (the
+fer-edge metadata) is kept. It also drops the tensors' shape signatures (batch -1, "any"):
+LiteRT.js then refuses a batch-1 tensor for them, and the page classifies one face per call. QUANTIZE computes round(x / scale + zero_point) and DEQUANTIZE (q - zero_point) * scale,
 the arithmetic EmotionModel.quantize / dequantize do in Python (edge/runtime.py), so the page's
 scores are the CLI's. Needs only flatbuffers and LiteRT's generated schema (no TensorFlow).
 """
@@ -31,8 +32,9 @@ def needs_float_io(buf: bytes) -> bool:
     return any(t.Type() == schema.TensorType.INT8 for t in ends)
 
 
-def float_io(buf: bytes) -> bytes:
-    """The model with float32 ends around its int8 input and output (see the module's text)."""
+def for_page(buf: bytes) -> bytes:
+    """The model with float32 ends around an int8 input and output and static shapes (see the
+    module's text)."""
     import flatbuffers
 
     schema = _schema()
@@ -42,13 +44,13 @@ def float_io(buf: bytes) -> bytes:
         raise FerEdgeError("--target web takes an emotion model of one input and one output")
     graph = model.subgraphs[0]
     old_in, old_out = graph.inputs[0], graph.outputs[0]
-    new_in = _float_twin(model, graph, old_in, "web_float_input")
-    new_out = _float_twin(model, graph, old_out, "web_float_output")
     if graph.tensors[old_in].type == schema.TensorType.INT8:
+        new_in = _float_twin(model, graph, old_in, "web_float_input")
         graph.operators.insert(0, _operator(model, schema.BuiltinOperator.QUANTIZE, new_in,
                                             old_in))
         graph.inputs = [new_in]
     if graph.tensors[old_out].type == schema.TensorType.INT8:
+        new_out = _float_twin(model, graph, old_out, "web_float_output")
         graph.operators.append(_operator(model, schema.BuiltinOperator.DEQUANTIZE, old_out,
                                          new_out))
         graph.outputs = [new_out]
@@ -57,6 +59,8 @@ def float_io(buf: bytes) -> bytes:
             end.tensorIndex = graph.inputs[0] if end.tensorIndex == old_in else end.tensorIndex
         for end in signature.outputs or []:
             end.tensorIndex = graph.outputs[0] if end.tensorIndex == old_out else end.tensorIndex
+    for tensor in graph.tensors:
+        tensor.shapeSignature = None      # static: the shape itself, batch 1
     builder = flatbuffers.Builder(len(buf) + 4096)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
@@ -69,7 +73,6 @@ def _float_twin(model, graph, index: int, name: str) -> int:
     tensor = schema.TensorT()
     tensor.name = name
     tensor.shape = like.shape
-    tensor.shapeSignature = like.shapeSignature
     tensor.type = schema.TensorType.FLOAT32
     model.buffers.append(schema.BufferT())
     tensor.buffer = len(model.buffers) - 1

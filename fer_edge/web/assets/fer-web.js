@@ -31,8 +31,8 @@ function pixels(source, width, height, scratch) {
   return {width, height, channels: 4, data};
 }
 
-const COLOURS = {angry: '#e53935', disgust: '#7cb342', fear: '#8e24aa', happy: '#fdd835',
-  sad: '#1e88e5', surprise: '#fb8c00', neutral: '#9e9e9e', contempt: '#6d4c41'};
+const COLOURS = state.colours = {angry: '#e53935', disgust: '#7cb342', fear: '#8e24aa',
+  happy: '#fdd835', sad: '#1e88e5', surprise: '#fb8c00', neutral: '#9e9e9e', contempt: '#6d4c41'};
 
 function draw(canvas, source, width, height, faces) {
   canvas.width = width;
