@@ -1,13 +1,14 @@
 """Faces from outside FER2013: every model decision looks at them beside FER2013's val split.
 
-Three public labelled sets (sources, licences, counts and cropping in benchmarks/outside_faces.md;
+Four public labelled sets (sources, licences, counts and cropping in benchmarks/outside_faces.md;
 none may be redistributed, so none is in the repository): build each set's folder from a clone of
 its repository with `prepare`, then score models with `score`.
 
     git clone https://github.com/muxspace/facial_expressions /tmp/mux
     git clone https://github.com/WuJie1010/Facial-Expression-Recognition.Pytorch /tmp/ckp
+    git clone https://github.com/lai-wei-cheng/b12207073 /tmp/tw
     python benchmarks/outside_faces.py prepare --ckplus /tmp/ckp --muxspace /tmp/mux \
-        --out ~/fer-edge-outside
+        --taiwanese /tmp/tw --out ~/fer-edge-outside
     python benchmarks/outside_faces.py score --sets ~/fer-edge-outside \
         --models models/fer_int8.tflite,models/fer_fast_int8.tflite --out reports/x.json
 
@@ -23,6 +24,10 @@ How each set is scored (the same for every model, .keras or .tflite):
   faces do not drown the rest.
 - `jaffe` (posed, 68 images of the JAFFE set found in the muxspace repository): detect + crop,
   7 classes; a sanity check, too small to decide anything alone.
+- `taiwanese` (posed by 29 professional Taiwanese actors, studio, frontal; the normative set of
+  Chen, Cho & Tseng 2013, each photo rated by student observers): detect + crop; a face is kept
+  when the expression its actor performed is also the one most observers chose (7 classes,
+  calm = neutral); the figure is the mean recall over the 7 classes (fear has 25 faces, happy 225).
 The crops are made once per set and detector and cached beside the set (crops_<detector>.npz).
 """
 
@@ -63,6 +68,10 @@ SETS = {
     "jaffe": dict(repo="https://github.com/muxspace/facial_expressions",
                   commit="5fb9c13afac07c55eae8d25eb6b50af344ad60c9", detect=True,
                   scored=LABELS, argmax_over="all", metric="accuracy", exclude_prefix=()),
+    # unbalanced (happy 225 faces, fear 25): mean recall, so that no class weighs by its count
+    "taiwanese": dict(repo="https://github.com/lai-wei-cheng/b12207073",
+                      commit="790c44989ebf3b9835806512ce2f929fe441244f", detect=True,
+                      scored=LABELS, argmax_over="all", metric="mean_recall", exclude_prefix=()),
 }
 # the sets' own label spellings -> ours (anything else, contempt included, is left out)
 SPELLINGS = {"anger": "angry", "angry": "angry", "disgust": "disgust", "fear": "fear",
@@ -126,7 +135,54 @@ def prepare_jaffe(clone: Path, out: Path) -> dict:
     return _write_set(out, items)
 
 
-def prepare(ckplus: str = None, muxspace: str = None, out: str = None):
+# the Taiwanese set: the letter after a file name's 4 digits is the expression the actor
+# performed; voting.xls's columns are the share of observers who chose each expression
+PERFORMED = {"a": "neutral", "b": "happy", "c": "sad", "d": "angry", "e": "disgust",
+             "f": "fear", "g": "surprise"}
+VOTE_COLUMNS = {"happy": "happy", "angry": "angry", "sad": "sad", "fear": "fear",
+                "disgust": "disgust", "surprise": "surprise", "peace": "neutral"}
+TAIWANESE_NAME = re.compile(r"\d{4}([a-g])\d{2}$")
+
+
+def _votes(sheet_path: Path) -> dict[str, dict[str, float]]:
+    """{photo's stem: {label: share of observers}} from the set's voting.xls."""
+    import xlrd     # .xls (BIFF) files; the test extra installs it
+
+    sheet = xlrd.open_workbook(str(sheet_path)).sheet_by_index(0)
+    header = [str(h).strip() for h in sheet.row_values(0)]
+    missing = set(VOTE_COLUMNS) - set(header)
+    if "Photo" not in header or missing:
+        sys.exit(f"{sheet_path}: not the set's voting sheet (no column {sorted(missing) or 'Photo'})")
+    votes = {}
+    for r in range(1, sheet.nrows):
+        row = dict(zip(header, sheet.row_values(r)))
+        if str(row["Photo"]).strip():
+            votes[Path(str(row["Photo"]).strip()).stem] = {
+                ours: float(row[col]) for col, ours in VOTE_COLUMNS.items()}
+    return votes
+
+
+def prepare_taiwanese(clone: Path, out: Path) -> dict:
+    """Taiwanese/faces_256x256/<stem>.jpg, kept where the performed expression (the file name's
+    letter) is the one the most observers chose in Taiwanese/voting.xls (a tie at the top, an
+    unreadable letter or a photo with no votes is left out)."""
+    votes = _votes(clone / "Taiwanese" / "voting.xls")
+    items = []
+    for rel in _git_files(clone, "Taiwanese/faces_256x256"):
+        stem = Path(rel).stem
+        named = TAIWANESE_NAME.fullmatch(stem)
+        shares = votes.get(stem)
+        if named is None or shares is None:
+            continue
+        top = max(shares.values())
+        chosen = [lab for lab, share in shares.items() if share == top]
+        performed = PERFORMED[named.group(1)]
+        if chosen == [performed]:
+            items.append((clone / rel, performed, Path(rel).name))
+    return _write_set(out, items)
+
+
+def prepare(ckplus: str = None, muxspace: str = None, taiwanese: str = None, out: str = None):
     """Build the sets' folders under OUT from clones of their repositories (at the commits in
     SETS; the clone's checked-out files are read)."""
     out = Path(out).expanduser()
@@ -136,6 +192,8 @@ def prepare(ckplus: str = None, muxspace: str = None, out: str = None):
     if muxspace:
         made["muxspace"] = prepare_muxspace(Path(muxspace), out / "muxspace")
         made["jaffe"] = prepare_jaffe(Path(muxspace), out / "jaffe")
+    if taiwanese:
+        made["taiwanese"] = prepare_taiwanese(Path(taiwanese), out / "taiwanese")
     print(json.dumps(made, indent=1))
 
 

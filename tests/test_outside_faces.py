@@ -1,0 +1,84 @@
+"""benchmarks/outside_faces.py's `prepare` of the Taiwanese actors' set, on a tiny synthetic
+clone laid out like lai-wei-cheng/b12207073 (no real photo: a few made-up pixels and votes)."""
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import outside_faces  # noqa: E402
+
+xlwt = pytest.importorskip("xlwt", reason="writing the synthetic voting.xls needs xlwt (test extra)")
+pytest.importorskip("xlrd", reason="prepare reads voting.xls with xlrd (test extra)")
+
+HEADER = ["Photo", "happy", "angry", "sad", "fear", "disgust", "surprise", "centropy", "peace"]
+
+
+def _votes(**shares) -> list[float]:
+    """A voting.xls row's shares in the sheet's column order (centropy: a made-up entropy)."""
+    return [shares.get(col, 0.0) for col in HEADER[1:7]] + [0.5, shares.get("peace", 0.0)]
+
+
+# photo stem -> its votes, and whether the file is committed to the clone
+PHOTOS = {
+    "0101a02": (_votes(peace=0.71, disgust=0.25), True),   # performed calm, most chose calm
+    "0111b01": (_votes(happy=0.9, peace=0.1), True),       # performed happy, most chose happy
+    "0211f09": (_votes(surprise=0.5, fear=0.3), True),     # performed fear, most chose surprise
+    "0121c01": (_votes(sad=0.4, angry=0.4), True),         # a tie at the top
+    "1201002": (_votes(peace=0.8), True),                  # no performed letter in its name
+    "0131g04": (_votes(surprise=0.9), False),              # on disk, not in the repository
+}
+
+
+def _clone(root: Path, header=HEADER) -> Path:
+    faces = root / "Taiwanese" / "faces_256x256"
+    faces.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for stem in [*PHOTOS, "0221d03"]:                        # 0221d03: a photo with no votes
+        (faces / f"{stem}.jpg").write_bytes(rng.integers(0, 256, 64, dtype=np.uint8).tobytes())
+    book = xlwt.Workbook()
+    sheet = book.add_sheet("voting")
+    for j, name in enumerate(header):
+        sheet.write(0, j, name)
+    for i, (stem, (shares, _)) in enumerate(PHOTOS.items(), start=1):
+        sheet.write(i, 0, f"{stem}.tif")
+        for j, share in enumerate(shares, start=1):
+            sheet.write(i, j, share)
+    book.save(str(root / "Taiwanese" / "voting.xls"))
+    committed = [f"Taiwanese/faces_256x256/{s}.jpg" for s, (_, c) in PHOTOS.items() if c]
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    subprocess.run(["git", "-C", str(root), "add", "Taiwanese/voting.xls",
+                    "Taiwanese/faces_256x256/0221d03.jpg", *committed], check=True)
+    return root
+
+
+def test_prepare_keeps_the_faces_whose_performed_expression_most_observers_chose(tmp_path):
+    clone = _clone(tmp_path / "clone")
+    out = tmp_path / "sets" / "taiwanese"
+    counts = outside_faces.prepare_taiwanese(clone, out)
+
+    assert counts == {"happy": 1, "neutral": 1}
+    with open(out / "labels.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows == [{"path": "neutral/0101a02.jpg", "label": "neutral"},
+                    {"path": "happy/0111b01.jpg", "label": "happy"}]
+    source = clone / "Taiwanese" / "faces_256x256" / "0111b01.jpg"
+    assert (out / "happy" / "0111b01.jpg").read_bytes() == source.read_bytes()
+    assert sorted(p.name for p in out.rglob("*.jpg")) == ["0101a02.jpg", "0111b01.jpg"]
+    # the prepared folder reads as a set that `score` takes: its labels are fer-edge's
+    items = outside_faces._labelled(out, outside_faces.SETS["taiwanese"]["exclude_prefix"])
+    assert [(p.name, lab) for p, lab in items] == [("0101a02.jpg", "neutral"),
+                                                   ("0111b01.jpg", "happy")]
+
+
+def test_prepare_refuses_a_sheet_without_the_vote_columns(tmp_path, capsys):
+    clone = _clone(tmp_path / "clone", header=[h for h in HEADER if h != "peace"])
+    with pytest.raises(SystemExit) as stop:
+        outside_faces.prepare(taiwanese=str(clone), out=str(tmp_path / "sets"))
+    assert str(stop.value) == (f"{clone / 'Taiwanese' / 'voting.xls'}: not the set's voting "
+                               "sheet (no column ['peace'])")
+    assert not (tmp_path / "sets" / "taiwanese").exists()
