@@ -79,6 +79,7 @@ def chromium(camera_clip: Path | None = None):
             options.add_argument(arg)
     options.binary_location = CHROMIUM
     browser = webdriver.Chrome(options=options, service=Service(DRIVER))
+    browser.fer_edge_profile = profile        # what cpu_seconds finds its processes by
     try:
         yield browser
     finally:
@@ -136,3 +137,27 @@ def y4m_from_video(video: Path, out: Path, fps: int | None = None) -> Path:
     if not header:
         raise ValueError(f"{video}: no frame read")
     return out
+
+
+def cpu_seconds(browser) -> float | None:
+    """The CPU time (user + system) used so far by every process of this Chromium (browser,
+    renderer, GPU and utility processes, told apart from other browsers by their profile
+    folder), from /proc; None where there is no /proc."""
+    import os
+
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    marker = f"--user-data-dir={browser.fer_edge_profile}".encode()
+    ticks = 0
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker not in (entry / "cmdline").read_bytes():
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:            # a process that ended meanwhile
+            continue
+        ticks += int(fields[11]) + int(fields[12])      # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")

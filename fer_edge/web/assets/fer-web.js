@@ -8,7 +8,7 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 // window.ferWeb: what a test or benchmark reads (frames done, their times, the last faces)
 const state = window.ferWeb = {mode: params.has('image') ? 'image' : 'camera', frames: 0,
-  keyframes: 0, frameMs: [], faces: null, error: null, ready: false};
+  keyframes: 0, facesSeen: 0, frameMs: [], stageMs: {}, faces: null, error: null, ready: false};
 
 function status(text) {
   $('status').textContent = text;
@@ -90,10 +90,19 @@ async function runCamera(clf) {
     if (width && height) {
       const t0 = performance.now();
       const frame = pixels(video, width, height, $('scratch'));
+      const t1 = performance.now();
       const faces = await follower.frame(frame);
+      const t2 = performance.now();
       draw($('view'), $('scratch'), width, height, faces);
-      state.frameMs.push(performance.now() - t0);
+      const t3 = performance.now();
+      // where each frame's time goes (benchmarks/web_fps.py reports their sums)
+      for (const [stage, ms] of Object.entries({read: t1 - t0, ...follower.ms, draw: t3 - t2})) {
+        state.stageMs[stage] = (state.stageMs[stage] || 0) + ms;
+      }
+      state.frameMs.push(t3 - t0);
+      if (state.frameMs.length > 1000) state.frameMs.splice(0, 500);
       state.frames++;
+      state.facesSeen += faces.length;
       state.keyframes = follower.keyframes;
       state.faces = faces;
       const seconds = (performance.now() - started) / 1000;
@@ -107,6 +116,7 @@ async function runCamera(clf) {
 async function main() {
   status('loading the models');
   const clf = await Classifier.load();
+  state.classifier = clf;      // for benchmarks: the model alone (benchmarks/web_fps.py)
   state.ready = true;
   state.labels = clf.labels;
   if (state.mode === 'image') await classifyImage(clf, params.get('image'));

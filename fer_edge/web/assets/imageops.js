@@ -20,55 +20,70 @@ export function pyRound(x) {
 }
 
 // OpenCV's computeResizeAreaTab: for each output column, the input columns it covers and the
-// share of each (shrinking only: `scale` = input / output >= 1).
+// share of each (shrinking only: input / output >= 1), as flat arrays: output d takes the
+// entries start[d] .. start[d + 1] - 1 of (src, weight).
 function areaTable(inSize, outSize) {
   const scale = inSize / outSize;
-  const table = [];
+  const start = new Int32Array(outSize + 1), src = [], weight = [];
   for (let d = 0; d < outSize; d++) {
+    start[d] = src.length;
     const f1 = d * scale, f2 = f1 + scale;
     const cell = Math.min(scale, inSize - f1);
-    let s2 = Math.min(Math.floor(f2), inSize - 1);
+    const s2 = Math.min(Math.floor(f2), inSize - 1);
     const s1 = Math.min(Math.ceil(f1), s2);
-    const row = [];
-    if (s1 - f1 > 1e-3) row.push([s1 - 1, (s1 - f1) / cell]);
-    for (let s = s1; s < s2; s++) row.push([s, 1 / cell]);
-    if (f2 - s2 > 1e-3) row.push([s2, Math.min(Math.min(f2 - s2, 1), cell) / cell]);
-    table.push(row);
+    if (s1 - f1 > 1e-3) { src.push(s1 - 1); weight.push((s1 - f1) / cell); }
+    for (let s = s1; s < s2; s++) { src.push(s); weight.push(1 / cell); }
+    if (f2 - s2 > 1e-3) { src.push(s2); weight.push(Math.min(Math.min(f2 - s2, 1), cell) / cell); }
   }
-  return table;
+  start[outSize] = src.length;
+  return {start, src: Int32Array.from(src), weight: Float32Array.from(weight)};
 }
 
 // cv2.resize(..., INTER_AREA) to a smaller (or equal) size: each output pixel the area-weighted
-// mean of the input pixels under it.
+// mean of the input pixels under it (in float, as OpenCV's 8-bit area resize). Grey (1 channel)
+// or colour: the first three channels (an RGBA image's alpha comes out opaque).
 export function resizeArea(src, outW, outH) {
   const {width: W, height: H, channels: C, data} = src;
-  const xs = areaTable(W, outW), ys = areaTable(H, outH);
-  const out = image(outW, outH, C);
-  const rowCache = new Map();           // input row -> that row resized horizontally
-  const horizontal = (sy) => {
-    let row = rowCache.get(sy);
-    if (row) return row;
-    row = new Float64Array(outW * C);
-    const base = sy * W * C;
-    for (let dx = 0; dx < outW; dx++) {
-      for (const [sx, w] of xs[dx]) {
-        const p = base + sx * C;
-        for (let c = 0; c < C; c++) row[dx * C + c] += data[p + c] * w;
+  const K = C === 1 ? 1 : 3;
+  const xt = areaTable(W, outW), yt = areaTable(H, outH);
+  // every input row resized horizontally, then the rows combined
+  const rows = new Float32Array(H * outW * K);
+  const {start, src: xs, weight: xw} = xt;
+  if (K === 3) {
+    for (let sy = 0, o = 0; sy < H; sy++) {
+      const base = sy * W * C;
+      for (let dx = 0; dx < outW; dx++) {
+        let a = 0, b = 0, c = 0;
+        for (let k = start[dx], end = start[dx + 1]; k < end; k++) {
+          const p = base + xs[k] * C, w = xw[k];
+          a += data[p] * w; b += data[p + 1] * w; c += data[p + 2] * w;
+        }
+        rows[o++] = a; rows[o++] = b; rows[o++] = c;
       }
     }
-    rowCache.set(sy, row);
-    return row;
-  };
-  const acc = new Float64Array(outW * C);
+  } else {
+    for (let sy = 0, o = 0; sy < H; sy++) {
+      const base = sy * W;
+      for (let dx = 0; dx < outW; dx++) {
+        let a = 0;
+        for (let k = start[dx], end = start[dx + 1]; k < end; k++) a += data[base + xs[k]] * xw[k];
+        rows[o++] = a;
+      }
+    }
+  }
+  const out = image(outW, outH, C);
+  const acc = new Float32Array(outW * K);
   for (let dy = 0; dy < outH; dy++) {
     acc.fill(0);
-    for (const [sy, w] of ys[dy]) {
-      const row = horizontal(sy);
-      for (let i = 0; i < acc.length; i++) acc[i] += row[i] * w;
+    for (let k = yt.start[dy]; k < yt.start[dy + 1]; k++) {
+      const row = yt.src[k] * outW * K, w = yt.weight[k];
+      for (let i = 0; i < acc.length; i++) acc[i] += rows[row + i] * w;
     }
-    for (const sy of rowCache.keys()) if (sy < ys[dy][0][0]) rowCache.delete(sy);
-    const o = dy * outW * C;
-    for (let i = 0; i < acc.length; i++) out.data[o + i] = Math.min(255, Math.round(acc[i]));
+    const o = dy * outW * C, od = out.data;
+    for (let dx = 0, i = 0, q = o; dx < outW; dx++, q += C) {
+      for (let c = 0; c < K; c++, i++) od[q + c] = Math.min(255, Math.round(acc[i]));
+      if (C === 4) od[q + 3] = 255;
+    }
   }
   return out;
 }
@@ -126,19 +141,33 @@ export function resize(src, outW, outH, shrinking) {
 
 // cv2.cvtColor(BGR or BGRA -> GRAY) on an RGB(A) image: OpenCV's 14-bit fixed-point weights.
 export function toGray(src) {
-  const {width, height, channels: C, data} = src;
-  const out = image(width, height, 1);
-  if (C === 1) return src;
-  for (let i = 0, p = 0; i < width * height; i++, p += C) {
-    out.data[i] = (data[p] * 4899 + data[p + 1] * 9617 + data[p + 2] * 1868 + 8192) >> 14;
+  return grayRect(src, 0, 0, src.width, src.height);
+}
+
+// toGray(src)[y0:y1, x0:x1]: the grey of a rectangle only (a face's, not the whole frame's).
+export function grayRect(src, x0, y0, x1, y1) {
+  const {width: W, channels: C, data} = src;
+  const w = x1 - x0, h = y1 - y0;
+  const out = image(w, h, 1);
+  for (let y = 0; y < h; y++) {
+    const o = y * w;
+    if (C === 1) {
+      out.data.set(data.subarray((y0 + y) * W + x0, (y0 + y) * W + x1), o);
+      continue;
+    }
+    for (let x = 0, p = ((y0 + y) * W + x0) * C; x < w; x++, p += C) {
+      out.data[o + x] = (data[p] * 4899 + data[p + 1] * 9617 + data[p + 2] * 1868 + 8192) >> 14;
+    }
   }
   return out;
 }
 
 // cv2.warpAffine(grey, m, (w, h), INTER_LINEAR | WARP_INVERSE_MAP, BORDER_REPLICATE): `m`
 // maps an output pixel to its input point; positions in 1/32 pixel (OpenCV's INTER_BITS 5,
-// from 10-bit products) and 15-bit bilinear weights.
-export function warpAffineGray(src, m, outW, outH) {
+// from 10-bit products) and 15-bit bilinear weights. `src` may be the rectangle of the image
+// from (ox, oy) (grayRect) that holds every point read and reaches the image's edge wherever
+// a point leaves it: the border repeated is then the image's.
+export function warpAffineGray(src, m, outW, outH, ox = 0, oy = 0) {
   const {width: W, height: H, data} = src;
   const out = image(outW, outH, 1);
   const AB = 1024, ROUND = 16;
@@ -154,7 +183,7 @@ export function warpAffineGray(src, m, outW, outH) {
     const Y0 = Math.round((m[4] * y + m[5]) * AB) + ROUND;
     for (let x = 0; x < outW; x++) {
       const X = (X0 + adelta[x]) >> 5, Y = (Y0 + bdelta[x]) >> 5;
-      const sx = X >> 5, sy = Y >> 5, fx = X & 31, fy = Y & 31;
+      const sx = (X >> 5) - ox, sy = (Y >> 5) - oy, fx = X & 31, fy = Y & 31;
       const x0 = clampX(sx), x1 = clampX(sx + 1), y0 = clampY(sy), y1 = clampY(sy + 1);
       const w00 = (32 - fx) * (32 - fy) * 32, w01 = fx * (32 - fy) * 32;
       const w10 = (32 - fx) * fy * 32, w11 = fx * fy * 32;
@@ -162,16 +191,6 @@ export function warpAffineGray(src, m, outW, outH) {
         data[y1 * W + x1] * w11;
       out.data[y * outW + x] = Math.min(255, (v + (1 << 14)) >> 15);
     }
-  }
-  return out;
-}
-
-// gray[y0:y1, x0:x1] (a copy).
-export function cropGray(src, x0, y0, x1, y1) {
-  const w = x1 - x0, h = y1 - y0;
-  const out = image(w, h, 1);
-  for (let y = 0; y < h; y++) {
-    out.data.set(src.data.subarray((y0 + y) * src.width + x0, (y0 + y) * src.width + x1), y * w);
   }
   return out;
 }

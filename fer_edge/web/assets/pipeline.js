@@ -6,7 +6,7 @@
 // `fer-edge export --target web` writes from the Python modules' own values.
 
 import {loadAndCompile, loadLiteRt, Tensor} from './litert/litert.js';
-import {cropGray, image, pyRound, resize, toGray, warpAffineGray} from './imageops.js';
+import {grayRect, image, pyRound, resize, warpAffineGray} from './imageops.js';
 
 const INPUT_SIDE = 48;
 
@@ -155,27 +155,39 @@ async function detectDual(full, short, img, same) {
   return sortFaces(a.concat(extra));
 }
 
-// The model's 48x48 grey input of one face (preprocessing.aligned_crop / margin_crop, then
-// face_to_input).
-function faceInput(gray, face, margin, align) {
+// The model's 48x48 grey input of one face of an image (preprocessing.aligned_crop /
+// margin_crop of its grey, then face_to_input); only the face's rectangle is made grey.
+function faceInput(img, face, margin, align) {
   let crop;
   const [bx, by, bw, bh] = face.box;
+  const W = img.width, H = img.height;
   if (align && face.eyes) {
     const cw = Math.max(1, pyRound(bw * (1 + 2 * margin)));
     const ch = Math.max(1, pyRound(bh * (1 + 2 * margin)));
     const [[rx, ry], [lx, ly]] = face.eyes;
     const a = Math.atan2(ly - ry, lx - rx), c = Math.cos(a), s = Math.sin(a);
     const cx = bx + bw / 2, cy = by + bh / 2, ox = (cw - 1) / 2, oy = (ch - 1) / 2;
-    crop = warpAffineGray(gray, [c, -s, cx - c * ox + s * oy, s, c, cy - s * ox - c * oy], cw, ch);
+    const m = [c, -s, cx - c * ox + s * oy, s, c, cy - s * ox - c * oy];
+    // the image points the crop reads: its corners mapped, a pixel more each side
+    const xs = [], ys = [];
+    for (const [u, v] of [[0, 0], [cw - 1, 0], [0, ch - 1], [cw - 1, ch - 1]]) {
+      xs.push(m[0] * u + m[1] * v + m[2]);
+      ys.push(m[3] * u + m[4] * v + m[5]);
+    }
+    const x0 = Math.min(W - 1, Math.max(0, Math.floor(Math.min(...xs)) - 1));
+    const y0 = Math.min(H - 1, Math.max(0, Math.floor(Math.min(...ys)) - 1));
+    const x1 = Math.max(x0 + 1, Math.min(W, Math.floor(Math.max(...xs)) + 3));
+    const y1 = Math.max(y0 + 1, Math.min(H, Math.floor(Math.max(...ys)) + 3));
+    crop = warpAffineGray(grayRect(img, x0, y0, x1, y1), m, cw, ch, x0, y0);
   } else {
     const mx = pyRound(bw * margin), my = pyRound(bh * margin);
     let x0 = Math.max(0, bx - mx), y0 = Math.max(0, by - my);
-    let x1 = Math.min(gray.width, bx + bw + mx), y1 = Math.min(gray.height, by + bh + my);
+    let x1 = Math.min(W, bx + bw + mx), y1 = Math.min(H, by + bh + my);
     if (x1 <= x0 || y1 <= y0) {
-      x0 = Math.max(0, Math.min(bx, gray.width - 1)); y0 = Math.max(0, Math.min(by, gray.height - 1));
-      x1 = gray.width; y1 = gray.height;
+      x0 = Math.max(0, Math.min(bx, W - 1)); y0 = Math.max(0, Math.min(by, H - 1));
+      x1 = W; y1 = H;
     }
-    crop = cropGray(gray, x0, y0, x1, y1);
+    crop = grayRect(img, x0, y0, x1, y1);
   }
   const side = resize(crop, INPUT_SIDE, INPUT_SIDE,
     Math.min(crop.width, crop.height) >= INPUT_SIDE);
@@ -223,13 +235,17 @@ export class Classifier {
     return detectDual(this.full, this.short, img, this.config.dual_same_face);
   }
 
+  // The emotion model's scores for one 48x48 grey face (raw grey levels 0..255), in label order.
+  async scores(face) {
+    const [scores] = await runModel(this.emotion, face, [1, INPUT_SIDE, INPUT_SIDE, 1]);
+    return scores;
+  }
+
   // Each face's emotion: [{box, emotion, confidence, scores}] (classify's JSON "faces").
-  async classify(img, found, scale = 1, width = img.width, height = img.height, gray = null) {
-    gray = gray || toGray(img);
+  async classify(img, found, scale = 1, width = img.width, height = img.height) {
     const faces = [];
     for (const face of found) {
-      const [scores] = await runModel(this.emotion,
-        faceInput(gray, face, this.config.margin, this.config.align), [1, INPUT_SIDE, INPUT_SIDE, 1]);
+      const scores = await this.scores(faceInput(img, face, this.config.margin, this.config.align));
       let k = 0;
       scores.forEach((v, i) => { if (v > scores[k]) k = i; });
       faces.push({box: toOriginal(face.box, scale, width, height), emotion: this.labels[k],
@@ -345,7 +361,9 @@ export class Follower {
   }
 
   // One frame (an RGBA image): its faces, boxes in its pixels, each with its emotion.
+  // `this.ms` holds the last frame's milliseconds finding and classifying them.
   async frame(img) {
+    const t0 = performance.now();
     let found = null;
     if (this.followed.length && this.since % this.every !== 0) found = await this.refind(img);
     if (!found) {
@@ -361,6 +379,9 @@ export class Follower {
     }
     this.since++;
     this.followed = found;
-    return this.clf.classify(img, found);
+    const t1 = performance.now();
+    const faces = await this.clf.classify(img, found);
+    this.ms = {find: t1 - t0, classify: performance.now() - t1};
+    return faces;
   }
 }
