@@ -415,3 +415,28 @@ def test_many_requests_at_once_are_answered_200_or_503(srv):
     for t in threads:
         t.join(60)
     assert len(results) == 12 and set(results) <= {200, 503} and 200 in results, results
+
+
+def test_bodies_in_flight_have_a_memory_budget(monkeypatch):
+    from fer_edge.serve import body
+
+    monkeypatch.setattr(body, "BUDGET_FLOOR", 0)        # the budget: 4 x --max-body
+    running = Running(workers=1, max_body=100_000)
+    held = []
+    try:
+        for _ in range(4):                               # 4 bodies of --max-body, unfinished
+            s = socket.create_connection(("127.0.0.1", running.port), timeout=10)
+            s.sendall(post_head("Content-Length: 100000\r\n") + b"\xff\xd8")
+            held.append(s)
+        time.sleep(0.3)
+        answer = raw(running.port, post_head("Content-Length: 50000\r\n") + b"\xff" * 50000,
+                     shut=False)
+        assert status_of(answer) == 503 and "bodies in flight" in json_body(answer)["error"]
+        for s in held:
+            s.close()
+        held.clear()
+        assert wait_for(lambda: post_image(running.url, IMAGE)[0] == 200, 5)
+    finally:
+        for s in held:
+            s.close()
+        running.close()

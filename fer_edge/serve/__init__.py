@@ -57,6 +57,20 @@ def _tls_checked(cfg) -> None:
             from None
 
 
+def _web_page(path, labels) -> dict | None:
+    """The files of GET /web/, the browser page for the server's model (None, said in a line,
+    for a model the page cannot run: a .onnx)."""
+    from ..edge.sources import quiet_native_stderr
+    from ..web import page_files
+
+    try:
+        with quiet_native_stderr(always=True):     # the page's model checked on LiteRT
+            return page_files(path, labels)
+    except FerEdgeError as e:
+        print(f"fer-edge serve: no /web page: {e}", file=sys.stderr, flush=True)
+        return None
+
+
 @options.takes("serve")
 def serve(source=None, host=None, port=None, token=None, workers=None, queue=None,
           max_body=None, max_pixels=None, max_connections=None, request_timeout=None,
@@ -100,7 +114,8 @@ def serve(source=None, host=None, port=None, token=None, workers=None, queue=Non
     if cfg.source is not None:
         state.live = LiveSource(str(cfg.source), live_classifier, state.metrics, cfg.every,
                                 cfg.smooth, cfg.detect_every).start()
-    server = make_server(make_app(state), state, sock, max_connections=cfg.max_connections,
+    web = _web_page(path, cfg.get("labels"))
+    server = make_server(make_app(state, web), state, sock, max_connections=cfg.max_connections,
                          request_timeout=cfg.request_timeout, idle_timeout=cfg.idle_timeout,
                          shutdown_timeout=cfg.shutdown_timeout, certfile=cfg.certfile,
                          keyfile=cfg.keyfile, ready=ready)

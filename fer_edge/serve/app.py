@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 from ..edge.imagesize import image_size
 from ..errors import FerEdgeError
-from .body import read_image
+from .body import BodyBudget, read_image
 from .guard import SESSION_COOKIE, session_value
 from .metrics import Metrics
 from .pool import Busy
@@ -58,6 +58,10 @@ class State:
     metrics: Metrics = field(default_factory=Metrics)
     started: float = field(default_factory=time.time)
     stopping: threading.Event = field(default_factory=threading.Event)
+    bodies: BodyBudget = None
+
+    def __post_init__(self):
+        self.bodies = BodyBudget(self.max_body)
 
 
 def http_error(status: int, message: str, headers: dict | None = None) -> HTTPException:
@@ -162,7 +166,13 @@ async def models(request):
 async def classify(request):
     state = _state(request)
     query = classify_query(request.scope["query_string"])
-    data = await read_image(request, state.max_body, state.request_timeout)
+    with state.bodies.reserve(request, state.max_body):
+        data = await read_image(request, state.max_body, state.request_timeout)
+        faces = await classified(state, data, query)
+    return _json({"faces": faces})
+
+
+async def classified(state: State, data: bytes, query: dict) -> list[dict]:
     size = image_size(data)
     if size is None:
         raise http_error(415, "not an image fer-edge reads from its header (JPEG, PNG, WebP, "
@@ -184,7 +194,7 @@ async def classify(request):
     except FerEdgeError as e:
         raise http_error(422, str(e)) from None
     state.metrics.classified(time.perf_counter() - t0)
-    return _json({"faces": faces})
+    return faces
 
 
 def _live(request):
@@ -257,11 +267,14 @@ ROUTES = [
 ]
 
 
-def make_app(state: State):
-    """The Starlette app of these routes inside guard.py's middleware."""
+def make_app(state: State, web: dict | None = None):
+    """The Starlette app of these routes inside guard.py's middleware; with `web` (the files of
+    fer_edge/web's page for the server's model) also GET /web/ (webpage.py)."""
     from .guard import Guard, error_handlers
+    from .webpage import routes as web_routes
 
-    app = Starlette(routes=list(ROUTES), exception_handlers=error_handlers())
+    app = Starlette(routes=list(ROUTES) + (web_routes(web) if web else []),
+                    exception_handlers=error_handlers())
     app.state.fer_edge = state
     return Guard(app, state)
 

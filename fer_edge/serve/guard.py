@@ -53,7 +53,7 @@ def error_handlers() -> dict:
         elif exc.status_code == 405:
             message = f"{request.method} is not a method of {request.url.path}"
         headers = dict(exc.headers or {})
-        if _has_body(request):
+        if _body_left(request):
             headers["Connection"] = "close"   # what is left of the body is not read
         return one_line_error(exc.status_code, message, headers)
 
@@ -65,9 +65,11 @@ def error_handlers() -> dict:
     return {HTTPException: http_error, Exception: crash}
 
 
-def _has_body(request) -> bool:
-    return request.headers.get("content-length", "0") != "0" or \
-        "transfer-encoding" in request.headers
+def _body_left(request) -> bool:
+    """A body the client sent (or is sending) that was not read."""
+    return not request.scope.get("fer_edge.body_read") and (
+        request.headers.get("content-length", "0") != "0"
+        or "transfer-encoding" in request.headers)
 
 
 def _header(scope, name: bytes) -> str:

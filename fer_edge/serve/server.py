@@ -152,7 +152,7 @@ def make_server(asgi_app, state: State, sock: socket.socket, *, max_connections:
                                                      "request_timeout": request_timeout,
                                                      "metrics": state.metrics})
     config = uvicorn.Config(
-        asgi_app, http=protocol, lifespan="off", log_config=None, access_log=False,
+        asgi_app, http=protocol, ws="none", lifespan="off", log_config=None, access_log=False,
         proxy_headers=False, server_header=False, timeout_keep_alive=idle_timeout,
         timeout_graceful_shutdown=shutdown_timeout,
         ssl_certfile=None if certfile is None else str(certfile),
