@@ -82,3 +82,13 @@ def test_prepare_refuses_a_sheet_without_the_vote_columns(tmp_path, capsys):
     assert str(stop.value) == (f"{clone / 'Taiwanese' / 'voting.xls'}: not the set's voting "
                                "sheet (no column ['peace'])")
     assert not (tmp_path / "sets" / "taiwanese").exists()
+
+
+def test_overlap_finds_a_fer2013_face_and_its_mirror_image_among_others():
+    rng = np.random.default_rng(1)
+    fer = rng.integers(0, 256, (50, 48, 48)).astype(np.uint8)
+    crops = np.stack([fer[7], fer[31][:, ::-1], rng.integers(0, 256, (48, 48)).astype(np.uint8)])
+    best, where = outside_faces.nearest_fer2013(crops, fer)
+    assert list(where[:2]) == [7, 31]
+    assert best[:2] == pytest.approx([1.0, 1.0], abs=1e-4)
+    assert best[2] < 0.9
