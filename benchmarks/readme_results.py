@@ -9,8 +9,9 @@ with them. Each block sits between its markers in README.md:
 - `alignment`: benchmarks/alignment.py's table;
 - `batch`: benchmarks/batch_throughput.py's two runs and what they project;
 - `targets`: where the default model runs: the int8 .tflite, its ONNX files on onnxruntime and
-  OpenVINO (reports/onnx: `fer-edge evaluate` and benchmarks/onnx_speed.py) and the Ethos-U
-  NPUs (reports/ethos_u: Vela's own estimates).
+  OpenVINO (reports/onnx: `fer-edge evaluate` and benchmarks/onnx_speed.py), the Ethos-U
+  NPUs (reports/ethos_u: Vela's own estimates) and the browser (reports/web:
+  benchmarks/web_photos.py and web_fps.py).
 
     python benchmarks/readme_results.py            # rewrite the blocks in README.md
     python benchmarks/readme_results.py --check    # exit 1 if a block of README.md is stale
@@ -46,6 +47,8 @@ BATCH_CLUSTER = REPO / "reports" / "batch" / "throughput_cluster.json"
 ONNX_EVAL = REPO / "reports" / "onnx" / "eval_ferplus" / "report.json"
 ONNX_SPEED = REPO / "reports" / "onnx" / "speed.json"
 ETHOS_U = REPO / "reports" / "ethos_u" / "ferplus_int8_summary.json"
+WEB_PHOTOS = REPO / "reports" / "web" / "photos.json"
+WEB_FPS = REPO / "reports" / "web" / "fps.json"
 
 
 def start(name: str) -> str:
@@ -316,13 +319,54 @@ def targets() -> str:
                      f"{_size(npu['model_bytes'])} | (the int8 .tflite compiled) | — | "
                      f"{npu['inference_ms']:.2f} ms, Vela's estimate | `fer-edge export --model "
                      f"models/ferplus.keras --quantize int8 --target ethos-u` |")
+    web = _web_row()
+    lines += web[:1]
     lines += ["", f"Answers and FER+ majority: PrivateTest ({report['n']:,} faces; "
               f"`{ONNX_EVAL.relative_to(REPO)}`, written by `fer-edge evaluate`). Time per face: "
               f"the model alone, 1 thread, batch 1, as a ratio to the int8 .tflite on LiteRT in "
               f"one interleaved run on {_host(speed)} (`{speed['command']}`); the NPUs' times are "
               f"Vela {ethos['vela']}'s estimates for its default system configuration of each "
-              f"(`{ETHOS_U.relative_to(REPO)}`), not measured on a board.", "", end("targets")]
+              f"(`{ETHOS_U.relative_to(REPO)}`), not measured on a board.", *web[1:], "",
+              end("targets")]
     return "\n".join(lines)
+
+
+def _web_row() -> list[str]:
+    """The browser's row (benchmarks/web_photos.py and web_fps.py) and its note."""
+    if not (WEB_PHOTOS.exists() and WEB_FPS.exists()):
+        return []
+    photos, fps = json.loads(WEB_PHOTOS.read_text()), json.loads(WEB_FPS.read_text())
+    faces = sum(r["faces_classify"] for r in photos["results"].values())
+    same = sum(r["faces_classify"] for r in photos["results"].values()
+               if r["same_count"] and r["same_emotions"])
+    runs = fps["results"].values()
+    ratio = max(r["model_page_over_litert"] for r in runs)
+    rates = ", ".join(f"{n} face{'s' if n != '1' else ''}: {r['fps']:.0f}"
+                      for n, r in fps["results"].items())
+    row = (f"| the browser: LiteRT.js {photos['litert_js']} on WebAssembly (any phone or laptop, "
+           f"nothing installed) | `web/model.tflite` | {_size(photos.get('model_bytes'))} | "
+           f"{same} / {faces} faces of {photos['photos']} photos (classify's count, emotion "
+           f"and box) | (the int8 .tflite, float ends) | {ratio:.2f}x | `fer-edge export "
+           f"--model models/ferplus_int8.tflite --target web` |")
+    note = ("", f"The browser: the page `export --target web` writes, in "
+            f"{photos['browser']}: each photo of `../shared/photos` through `index.html?image=` "
+            f"against `fer-edge classify` (`{photos['command']}`, "
+            f"`{WEB_PHOTOS.relative_to(REPO)}`: boxes within {photos['max_box_px']} px, scores "
+            f"within {photos['max_score_diff']}); time per face is the model alone in the page "
+            f"against LiteRT in Python, interleaved (the slowest of the runs). Frames per second "
+            f"on a fake camera ({fps['camera']}), the page finding, classifying and drawing "
+            f"every face: {rates} (goal {fps['goal_fps']}; {fps['frame_loop']}; `{fps['command']}`, "
+            f"`{WEB_FPS.relative_to(REPO)}`, on {_host(fps)}{_shared_note(fps)}).")
+    return [row, *note]
+
+
+def _shared_note(report: dict) -> str:
+    """What a run on a shared CPU says: its rate per CPU second of the browser's processes."""
+    per_cpu = [r.get("fps_per_cpu_second") for r in report["results"].values()]
+    if not report.get("shared_cpu") or None in per_cpu:
+        return ""
+    return (f", its CPU shared with a training: {min(per_cpu):.0f}-{max(per_cpu):.0f} frames per "
+            f"second of Chromium's own CPU time")
 
 
 BLOCKS = {"results": table, "detectors": detectors, "alignment": alignment, "batch": batch,

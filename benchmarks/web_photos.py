@@ -59,6 +59,7 @@ def run(photos: str, model: str = "default", out: str | None = None) -> dict:
         if cli(["export", "--target", "web", "--model", str(model_path), "--out",
                 str(site / "web")]) != 0:
             raise SystemExit("the export failed")
+        model_bytes = (site / "web" / "model.tflite").stat().st_size
         (site / "photos").mkdir()
         for row in rows:
             shutil.copyfile(folder / row["file"], site / "photos" / row["file"])
@@ -84,7 +85,7 @@ def run(photos: str, model: str = "default", out: str | None = None) -> dict:
         "command": "python benchmarks/web_photos.py --photos ../shared/photos"
                    + ("" if model == "default" else f" --model {model}")
                    + (f" --out {out}" if out else ""),
-        "model": model_path.name, "browser": f"Chromium {version} (headless, WebAssembly)",
+        "model": model_path.name, "model_bytes": model_bytes, "browser": f"Chromium {version} (headless, WebAssembly)",
         "litert_js": json.loads((REPO / "fer_edge" / "web" / "litert" / "PIN.json").read_text())
         ["packages"]["@litertjs/core"]["version"],
         "host": host(), "python": platform.python_version(), "photos": len(results),

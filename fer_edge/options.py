@@ -521,8 +521,9 @@ SERVE = Command("serve", "A live page and an HTTP API on this device: the camera
                 "emotions, and POST /v1/classify for other programs.", details=(
     "GET / is the page (the annotated picture, each track's emotion, a timeline of the last "
     "minute), GET /events streams each frame's result, POST /v1/classify takes an image and "
-    "answers as classify --format json, GET /v1/models, /healthz and /metrics (Prometheus). "
-    "Without --source only the API runs."), options=(
+    "answers as classify --format json, GET /v1/models, /healthz and /metrics (Prometheus), "
+    "GET /web/ the browser page of export --target web for the model (the visitor's browser "
+    "classifies its own camera). Without --source only the API and /web/ run."), options=(
     Opt("source", str, help="the live source: a camera number (0), a video file (played in a "
         "loop) or a stream URL; reopened with back-off when lost"),
     Opt("host", str, default="127.0.0.1", help="the address to listen on; one other machines "
