@@ -91,13 +91,13 @@ def _git_files(clone: Path, folder: str) -> list[str]:
     return sorted(out.split())
 
 
-def _write_set(out: Path, items: list[tuple[Path, str, str]]) -> dict:
-    """Copy (source file, label, name) into out/<label>/<name> and write labels.csv."""
+def _write_set(out: Path, items: list[tuple[Path | bytes, str, str]]) -> dict:
+    """Write (source file or its new bytes, label, name) to out/<label>/<name>, and labels.csv."""
     rows = []
     for src, label, name in items:
         dst = out / label / name
         dst.parent.mkdir(parents=True, exist_ok=True)
-        dst.write_bytes(src.read_bytes())
+        dst.write_bytes(src if isinstance(src, bytes) else src.read_bytes())
         rows.append((f"{label}/{name}", label))
     with open(out / "labels.csv", "w", newline="") as f:
         csv.writer(f).writerows([("path", "label"), *rows])
@@ -144,6 +144,9 @@ PERFORMED = {"a": "neutral", "b": "happy", "c": "sad", "d": "angry", "e": "disgu
 VOTE_COLUMNS = {"happy": "happy", "angry": "angry", "sad": "sad", "fear": "fear",
                 "disgust": "disgust", "surprise": "surprise", "peace": "neutral"}
 TAIWANESE_NAME = re.compile(r"\d{4}([a-g])\d{2}$")
+# the database's photos are 1024x1280 (width x height); the repository's copies were squeezed
+# to 256x256, so each face is stretched back to 4:5 before it is detected and cropped
+TAIWANESE_HEIGHT_PER_WIDTH = 5 / 4
 
 
 def _votes(sheet_path: Path) -> dict[str, dict[str, float]]:
@@ -167,7 +170,7 @@ def _votes(sheet_path: Path) -> dict[str, dict[str, float]]:
 def prepare_taiwanese(clone: Path, out: Path) -> dict:
     """Taiwanese/faces_256x256/<stem>.jpg, kept where the performed expression (the file name's
     letter) is the one the most observers chose in Taiwanese/voting.xls (a tie at the top, an
-    unreadable letter or a photo with no votes is left out)."""
+    unreadable letter or a photo with no votes is left out); written as <stem>.png at 4:5."""
     votes = _votes(clone / "Taiwanese" / "voting.xls")
     items = []
     for rel in _git_files(clone, "Taiwanese/faces_256x256"):
@@ -180,8 +183,22 @@ def prepare_taiwanese(clone: Path, out: Path) -> dict:
         chosen = [lab for lab, share in shares.items() if share == top]
         performed = PERFORMED[named.group(1)]
         if chosen == [performed]:
-            items.append((clone / rel, performed, Path(rel).name))
+            items.append((_unsqueezed_png(clone / rel), performed, f"{stem}.png"))
     return _write_set(out, items)
+
+
+def _unsqueezed_png(path: Path) -> bytes:
+    """The photo at the database's 4:5 aspect again (its width kept), as PNG bytes."""
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        sys.exit(f"{path}: not an image")
+    width = image.shape[1]
+    height = round(width * TAIWANESE_HEIGHT_PER_WIDTH)
+    ok, png = cv2.imencode(".png", cv2.resize(image, (width, height),
+                                              interpolation=cv2.INTER_CUBIC))
+    return png.tobytes()
 
 
 def prepare(ckplus: str = None, muxspace: str = None, taiwanese: str = None, out: str = None):

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -39,7 +40,9 @@ def _clone(root: Path, header=HEADER) -> Path:
     faces.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for stem in [*PHOTOS, "0221d03"]:                        # 0221d03: a photo with no votes
-        (faces / f"{stem}.jpg").write_bytes(rng.integers(0, 256, 64, dtype=np.uint8).tobytes())
+        # squeezed square copies, as in the repository: a 64x64 grey level ramp
+        ramp = np.repeat(np.linspace(0, 255, 64, dtype=np.uint8)[:, None], 64, axis=1)
+        cv2.imwrite(str(faces / f"{stem}.jpg"), np.dstack([ramp] * 3))
     book = xlwt.Workbook()
     sheet = book.add_sheet("voting")
     for j, name in enumerate(header):
@@ -64,15 +67,17 @@ def test_prepare_keeps_the_faces_whose_performed_expression_most_observers_chose
     assert counts == {"happy": 1, "neutral": 1}
     with open(out / "labels.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert rows == [{"path": "neutral/0101a02.jpg", "label": "neutral"},
-                    {"path": "happy/0111b01.jpg", "label": "happy"}]
-    source = clone / "Taiwanese" / "faces_256x256" / "0111b01.jpg"
-    assert (out / "happy" / "0111b01.jpg").read_bytes() == source.read_bytes()
-    assert sorted(p.name for p in out.rglob("*.jpg")) == ["0101a02.jpg", "0111b01.jpg"]
+    assert rows == [{"path": "neutral/0101a02.png", "label": "neutral"},
+                    {"path": "happy/0111b01.png", "label": "happy"}]
+    assert sorted(p.name for p in out.rglob("*.*g")) == ["0101a02.png", "0111b01.png"]
+    # stretched back to the database's 4:5 (width kept), the ramp still top to bottom
+    face = cv2.imread(str(out / "happy" / "0111b01.png"), cv2.IMREAD_GRAYSCALE)
+    assert face.shape == (80, 64)
+    assert face[0].mean() < 10 and face[-1].mean() > 245
     # the prepared folder reads as a set that `score` takes: its labels are fer-edge's
     items = outside_faces._labelled(out, outside_faces.SETS["taiwanese"]["exclude_prefix"])
-    assert [(p.name, lab) for p, lab in items] == [("0101a02.jpg", "neutral"),
-                                                   ("0111b01.jpg", "happy")]
+    assert [(p.name, lab) for p, lab in items] == [("0101a02.png", "neutral"),
+                                                   ("0111b01.png", "happy")]
 
 
 def test_prepare_refuses_a_sheet_without_the_vote_columns(tmp_path, capsys):
@@ -82,6 +87,15 @@ def test_prepare_refuses_a_sheet_without_the_vote_columns(tmp_path, capsys):
     assert str(stop.value) == (f"{clone / 'Taiwanese' / 'voting.xls'}: not the set's voting "
                                "sheet (no column ['peace'])")
     assert not (tmp_path / "sets" / "taiwanese").exists()
+
+
+def test_prepare_names_a_photo_that_is_not_an_image(tmp_path):
+    clone = _clone(tmp_path / "clone")
+    broken = clone / "Taiwanese" / "faces_256x256" / "0111b01.jpg"
+    broken.write_bytes(b"not a jpeg")
+    with pytest.raises(SystemExit) as stop:
+        outside_faces.prepare_taiwanese(clone, tmp_path / "sets" / "taiwanese")
+    assert str(stop.value) == f"{broken}: not an image"
 
 
 def test_overlap_finds_a_fer2013_face_and_its_mirror_image_among_others():
