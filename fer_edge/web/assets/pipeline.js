@@ -366,6 +366,7 @@ export class Follower {
     const t0 = performance.now();
     let found = null;
     if (this.followed.length && this.since % this.every !== 0) found = await this.refind(img);
+    const keyframe = !found;
     if (!found) {
       this.keyframes++;
       this.since = 0;
@@ -381,7 +382,8 @@ export class Follower {
     this.followed = found;
     const t1 = performance.now();
     const faces = await this.clf.classify(img, found);
-    this.ms = {find: t1 - t0, classify: performance.now() - t1};
+    this.ms = {[keyframe ? 'find_full' : 'find_followed']: t1 - t0,
+      classify: performance.now() - t1};
     return faces;
   }
 }
