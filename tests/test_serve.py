@@ -261,3 +261,12 @@ def test_a_port_in_use_is_one_line(api, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"fer-edge: error: cannot listen on 127.0.0.1:{port}")
     assert len(err.splitlines()) == 1
+
+
+def test_without_the_serve_extra_serve_says_so_in_one_line(monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)     # as if it were not installed
+    assert main(["serve", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err == "fer-edge: error: serve needs uvicorn: pip install 'fer-edge[serve]'\n"

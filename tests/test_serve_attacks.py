@@ -192,7 +192,8 @@ def test_unknown_paths_do_not_grow_the_metrics(srv):
     routes = {line.split('route="')[1].split('"')[0] for line in after.splitlines()
               if line.startswith("fer_edge_requests_total{")}
     assert routes <= {"/", "/login", "/healthz", "/metrics", "/v1/models", "/v1/classify",
-                      "/events", "/stream.mjpg", "other", "connection"}, routes
+                      "/events", "/stream.mjpg", "/web", "/web/{name:path}", "other",
+                      "connection"}, routes
 
 
 def test_the_source_password_is_nowhere_in_healthz_or_the_log(tmp_path):
@@ -439,4 +440,21 @@ def test_bodies_in_flight_have_a_memory_budget(monkeypatch):
     finally:
         for s in held:
             s.close()
+        running.close()
+
+
+def test_a_static_folder_mounts_in_one_line_behind_the_token(tmp_path):
+    (tmp_path / "index.html").write_text("<p>static</p>")
+    running = Running(workers=1, token="t")
+    try:
+        running.server.config.app.mount_static("/docs", tmp_path)      # the one line
+        auth = {"Authorization": "Bearer t"}
+        status, _, body = request(f"{running.url}/docs/", headers=auth)
+        assert status == 200 and body == b"<p>static</p>"
+        assert request(f"{running.url}/docs/")[0] == 401
+        status, _, body = request(f"{running.url}/docs/nothing.js", headers=auth)
+        assert status == 404 and one_line_json_error(body)
+        metrics = request(f"{running.url}/metrics", headers=auth)[2].decode()
+        assert 'route="/docs",status="2xx"' in metrics and 'route="/docs",status="4xx"' in metrics
+    finally:
         running.close()

@@ -1,6 +1,8 @@
 """The live page in a real headless browser (Debian's Chromium, driven by Selenium through
 chromedriver): against `fer-edge serve --source` on a synthetic clip, the page shows a face's
-box (the annotated picture), a track's emotion and the timeline within 10 s.
+box (the annotated picture), a track's emotion and the timeline within 10 s; with --token the
+browser signs in at /login first and the page's picture and event stream ride on the session
+cookie (no token in any URL).
 
 FER_EDGE_SCREENSHOT=reports/serve/page.png also saves the page (the README's picture)."""
 
@@ -31,8 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 
-@pytest.fixture
-def live_server(tmp_path):
+@pytest.fixture(params=[None, "s3cret-token"], ids=["open", "token"])
+def live_server(tmp_path, request):
     img = cv2.imread(str(REPO / "examples" / "astronaut.jpg"))
     tile = img[60:320, 200:460]
     clip = moving_faces_video(tmp_path / "live.mp4", [tile, cv2.flip(tile, 1)],
@@ -40,8 +42,9 @@ def live_server(tmp_path):
                               size=(640, 480), side=170)
     port = free_port()
     exe = Path(sys.executable).parent / "fer-edge"
-    proc = subprocess.Popen([str(exe), "serve", "--port", str(port), "--source", str(clip)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    token = ["--token", request.param] if request.param else []
+    proc = subprocess.Popen([str(exe), "serve", "--port", str(port), "--source", str(clip),
+                             *token], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     try:
         for _ in range(300):
@@ -50,7 +53,7 @@ def live_server(tmp_path):
                 break
             except OSError:
                 time.sleep(0.1)
-        yield url
+        yield url, request.param
     finally:
         proc.terminate()
         proc.wait(10)
@@ -65,9 +68,19 @@ def test_the_page_shows_a_face_its_emotion_and_the_timeline(live_server, tmp_pat
         options.add_argument(arg)
     options.binary_location = CHROMIUM
     browser = webdriver.Chrome(options=options, service=Service(DRIVER))
+    url, token = live_server
     try:
+        browser.get(url)
+        if token:                      # sent to the sign-in form, which sets the cookie
+            assert browser.current_url.endswith("/login")
+            browser.find_element("id", "token").send_keys(token)
+            browser.find_element("css selector", "button[type=submit]").click()
+            for _ in range(100):
+                if not browser.current_url.endswith("/login"):
+                    break
+                time.sleep(0.1)
+            assert token not in browser.current_url
         t0 = time.monotonic()
-        browser.get(live_server)
         seen = None
         while time.monotonic() - t0 < 10:
             tracks = browser.find_element("id", "tracks").text
@@ -86,7 +99,7 @@ def test_the_page_shows_a_face_its_emotion_and_the_timeline(live_server, tmp_pat
         png = tmp_path / "page.png"
         time.sleep(float(os.environ.get("FER_EDGE_SCREENSHOT_WAIT", "0")))
         browser.save_screenshot(str(png))
-        if os.environ.get("FER_EDGE_SCREENSHOT"):
+        if os.environ.get("FER_EDGE_SCREENSHOT") and not token:
             shutil.copy(png, os.environ["FER_EDGE_SCREENSHOT"])
     finally:
         browser.quit()

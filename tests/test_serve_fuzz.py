@@ -18,6 +18,7 @@ hypothesis = pytest.importorskip("hypothesis", reason="pip install hypothesis (t
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 from serve_helpers import ASTRONAUT, Process, json_body, request, status_of  # noqa: E402
 
+pytestmark = pytest.mark.slow          # a minute or two: 5,000 requests, some of them classified
 SCALE = float(os.environ.get("FER_EDGE_FUZZ_SCALE", "1"))
 CASES = {"request_line": 1500, "lengths": 1300, "multipart": 1200, "query": 1000}
 ANSWER_WITHIN = 8.0          # seconds: past --request-timeout (1 s) and a model call

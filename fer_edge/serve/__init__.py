@@ -115,7 +115,8 @@ def serve(source=None, host=None, port=None, token=None, workers=None, queue=Non
         state.live = LiveSource(str(cfg.source), live_classifier, state.metrics, cfg.every,
                                 cfg.smooth, cfg.detect_every).start()
     web = _web_page(path, cfg.get("labels"))
-    server = make_server(make_app(state, web), state, sock, max_connections=cfg.max_connections,
+    app = make_app(state, web)     # another static folder: app.mount_static(prefix, folder)
+    server = make_server(app, state, sock, max_connections=cfg.max_connections,
                          request_timeout=cfg.request_timeout, idle_timeout=cfg.idle_timeout,
                          shutdown_timeout=cfg.shutdown_timeout, certfile=cfg.certfile,
                          keyfile=cfg.keyfile, ready=ready)

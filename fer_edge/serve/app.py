@@ -6,8 +6,8 @@ raw or multipart, -> {"faces": [...]}), GET /v1/models, GET /healthz, GET /metri
 GET/POST /login (the page's sign-in when a token is set). guard.py wraps them: the token,
 metrics, CORS and the one-line JSON errors.
 
-A static folder mounts in one line (its files then need the token like every route):
-    app.mount("/web", StaticFiles(directory=folder, html=True))
+A static folder mounts in one line on the app make_app returns (its files then need the token
+like every route, and metrics count them as the prefix): app.mount_static("/docs", folder)
 """
 
 from __future__ import annotations

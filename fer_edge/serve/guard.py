@@ -22,7 +22,7 @@ import sys
 from http.cookies import CookieError, SimpleCookie
 
 from starlette.exceptions import HTTPException
-from starlette.routing import Mount, Route
+from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 SESSION_COOKIE = "fer_edge_session"
@@ -104,12 +104,11 @@ class Guard:
         return cookie is not None and hmac.compare_digest(cookie.value.encode(),
                                                           session_value(token).encode())
 
-    def route_label(self, path: str) -> str:
+    def route_label(self, scope) -> str:
+        """The template of the app's route the request's path matches (a mount's prefix),
+        "other" for any other path: the metrics' labels are a fixed set."""
         for route in self.app.routes:
-            if isinstance(route, Route) and route.path == path:
-                return path
-            if isinstance(route, Mount) and (path == route.path
-                                             or path.startswith(route.path + "/")):
+            if isinstance(route, (Route, Mount)) and route.matches(scope)[0] is not Match.NONE:
                 return route.path
         return "other"
 
@@ -125,7 +124,7 @@ class Guard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        route = self.route_label(scope["path"])
+        route = self.route_label(scope)
         origin = self.cors_origin(scope)
         status_seen = []
 
