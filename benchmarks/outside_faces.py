@@ -157,7 +157,8 @@ def _votes(sheet_path: Path) -> dict[str, dict[str, float]]:
     header = [str(h).strip() for h in sheet.row_values(0)]
     missing = set(VOTE_COLUMNS) - set(header)
     if "Photo" not in header or missing:
-        sys.exit(f"{sheet_path}: not the set's voting sheet (no column {sorted(missing) or 'Photo'})")
+        absent = sorted(missing) or "Photo"
+        sys.exit(f"{sheet_path}: not the set's voting sheet (no column {absent})")
     votes = {}
     for r in range(1, sheet.nrows):
         row = dict(zip(header, sheet.row_values(r)))

@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import outside_faces  # noqa: E402
 
-xlwt = pytest.importorskip("xlwt", reason="writing the synthetic voting.xls needs xlwt (test extra)")
+xlwt = pytest.importorskip("xlwt", reason="the synthetic voting.xls needs xlwt (test extra)")
 pytest.importorskip("xlrd", reason="prepare reads voting.xls with xlrd (test extra)")
 
 HEADER = ["Photo", "happy", "angry", "sad", "fear", "disgust", "surprise", "centropy", "peace"]
