@@ -270,3 +270,33 @@ def test_without_the_serve_extra_serve_says_so_in_one_line(monkeypatch, capsys):
     assert main(["serve", "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert err == "fer-edge: error: serve needs uvicorn: pip install 'fer-edge[serve]'\n"
+
+
+def test_a_crash_in_the_live_loop_is_reported_and_the_source_reopened(tmp_path, monkeypatch):
+    from synth import moving_faces_video
+
+    from fer_edge.serve import live
+
+    def broken(self, clf, item):
+        raise RuntimeError("a bug in the tracker")
+
+    monkeypatch.setattr(live, "BACKOFF_FIRST", 0.2)
+    monkeypatch.setattr(live, "BACKOFF_MAX", 0.3)
+    monkeypatch.setattr(live.FrameTracker, "record", broken)
+    tile = cv2.imread(str(ASTRONAUT))[60:320, 200:460]
+    clip = moving_faces_video(tmp_path / "clip.mp4", [tile], [(60, 100, 300, 100)], frames=10,
+                              fps=10, side=180)
+    running = Running(source=str(clip), workers=1)
+    try:
+        def health():
+            return json.loads(request(f"{running.url}/healthz")[2])["source"]
+
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and health()["reconnects"] < 2:
+            time.sleep(0.1)
+        seen = health()
+        assert seen["reconnects"] >= 2 and seen["state"] == "reconnecting", seen
+        assert seen["error"] == "RuntimeError: a bug in the tracker"
+        assert str(clip) not in json.dumps(seen) and seen["source"] == "file"
+    finally:
+        running.close()
