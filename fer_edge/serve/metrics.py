@@ -53,7 +53,8 @@ class Metrics:
             lines += [f'fer_edge_requests_total{{route="{label(r)}",status="{s}"}} {n}'
                       for (r, s), n in sorted(self.requests.items())]
             lines += ["# HELP fer_edge_frames_total Frames of the live source classified.",
-                      "# TYPE fer_edge_frames_total counter", f"fer_edge_frames_total {self.frames}",
+                      "# TYPE fer_edge_frames_total counter",
+                      f"fer_edge_frames_total {self.frames}",
                       "# HELP fer_edge_faces_total Faces found in the live source's frames.",
                       "# TYPE fer_edge_faces_total counter", f"fer_edge_faces_total {self.faces}",
                       "# HELP fer_edge_classify_seconds Latency of POST /v1/classify.",
