@@ -348,7 +348,8 @@ def test_a_bad_certificate_is_one_line(tmp_path, capsys):
     assert "go together" in capsys.readouterr().err
 
 
-def test_sigterm_answers_the_request_in_flight_then_exits(tmp_path):
+def _server_with_a_live_clip(tmp_path) -> "Process":
+    """A server whose live source is a 40-frame clip of the astronaut's face."""
     from synth import moving_faces_video
 
     import cv2
@@ -356,7 +357,11 @@ def test_sigterm_answers_the_request_in_flight_then_exits(tmp_path):
     tile = cv2.imread(str(ASTRONAUT))[60:320, 200:460]
     clip = moving_faces_video(tmp_path / "clip.mp4", [tile], [(60, 100, 300, 100)],
                               frames=40, fps=10, side=180)
-    server = Process("--workers", "1", "--source", clip)
+    return Process("--workers", "1", "--source", clip)
+
+
+def test_sigterm_answers_the_request_in_flight_then_exits(tmp_path):
+    server = _server_with_a_live_clip(tmp_path)
     try:
         assert wait_for(lambda: json.loads(request(f"{server.url}/healthz")[2])["source"][
             "frames"] > 0, 60)
@@ -379,14 +384,7 @@ def test_sigterm_answers_the_request_in_flight_then_exits(tmp_path):
 
 
 def test_sigterm_ends_the_endless_streams(tmp_path):
-    from synth import moving_faces_video
-
-    import cv2
-
-    tile = cv2.imread(str(ASTRONAUT))[60:320, 200:460]
-    clip = moving_faces_video(tmp_path / "clip.mp4", [tile], [(60, 100, 300, 100)],
-                              frames=40, fps=10, side=180)
-    server = Process("--workers", "1", "--source", clip)
+    server = _server_with_a_live_clip(tmp_path)
     try:
         streams = []
         for path in ("/events", "/stream.mjpg"):
