@@ -180,7 +180,8 @@ def run(faces: str = "1,2,3", seconds: float = 10.0, model: str = "default",
               "model": model_path.name, "host": host(),
               "browser": "Chromium (headless, WebAssembly, 1 thread)",
               "camera": f"{SIZE[0]}x{SIZE[1]} y4m at {CLIP_FPS} frames/s, looped",
-              "frame_loop": "requestAnimationFrame (capped at the display's rate, 60 Hz)",
+              "frame_loop": "each new camera frame once (requestVideoFrameCallback), "
+                            "without waiting for the display's next refresh",
               "goal_fps": 30, "load_before": load_before, "shared_cpu": load_before >= 1.0,
               "results": results,
               "min_fps": min(r["fps"] for r in results.values())}
