@@ -3,8 +3,9 @@
 1. in process: the same workers (`InferencePool`, --workers 2, the same Classifier options)
    classifying the same photo's bytes (decode included) with the queue kept full: photos/s;
 2. served (--workers 2 --queue 48, see QUEUE): 50 keep-alive clients posting that photo to
-   /v1/classify for 20 s: served
-   requests/s (and its ratio to 1.), p50/p99 latency, the share of 503s (a client told 503
+   /v1/classify for 20 s: served requests/s (and its ratio to 1.: the two take turns, in
+   --rounds of 20/rounds s each, so that a host whose speed drifts weighs on both alike),
+   p50/p99 latency, the share of 503s (a client told 503
    waits the Retry-After the server gives, as a client should), any other 5xx, dropped
    connections;
 3. 200 idle half-open connections (a request's head, never finished) held while 5 normal
@@ -128,7 +129,7 @@ def in_process(data: bytes, seconds: float) -> dict:
         wall = time.monotonic() - t0
     finally:
         pool.close()
-    return {"photos": done[0], "seconds": round(wall, 1),
+    return {"photos": done[0], "seconds": round(wall, 1), "seconds_exact": wall,
             "photos_per_second": round(done[0] / wall, 1)}
 
 
@@ -176,7 +177,9 @@ class Client:
         self.reader = self.writer = None
 
 
-async def load(port: int, data: bytes, clients: int, seconds: float) -> dict:
+async def _posting(port: int, data: bytes, clients: int, seconds: float) -> tuple[list, float, int]:
+    """`clients` keep-alive clients posting for `seconds`: ([(status, latency s)], wall s,
+    dropped connections)."""
     results: list[tuple[int, float]] = []
     stop_at = time.monotonic() + seconds
     pool = [Client(port) for _ in range(clients)]
@@ -194,6 +197,10 @@ async def load(port: int, data: bytes, clients: int, seconds: float) -> dict:
     wall = time.monotonic() - t0
     for c in pool:
         c.close()
+    return results, wall, sum(c.dropped for c in pool)
+
+
+def _load_report(clients: int, results: list, wall: float, dropped: int) -> dict:
     served = sorted(lat for s, lat in results if s == 200)
     p50, p99 = percentile(served, 0.5), percentile(served, 0.99)
     return {"clients": clients, "seconds": round(wall, 1), "requests": len(results),
@@ -203,7 +210,29 @@ async def load(port: int, data: bytes, clients: int, seconds: float) -> dict:
             "share_503": round(sum(s == 503 for s, _ in results) / max(1, len(results)), 3),
             "other_statuses": {str(s): sum(1 for r, _ in results if r == s)
                                for s in sorted({s for s, _ in results if s not in (200, 503)})},
-            "dropped_connections": sum(c.dropped for c in pool)}
+            "dropped_connections": dropped}
+
+
+async def load(port: int, data: bytes, clients: int, seconds: float) -> dict:
+    return _load_report(clients, *await _posting(port, data, clients, seconds))
+
+
+def interleaved(port: int, data: bytes, clients: int, seconds: float, rounds: int) -> dict:
+    """In process and served in turn, `rounds` times `seconds / rounds` each, so that a change
+    of the host's speed during the run (a shared or throttled CPU: rates here moved by 25%
+    between two runs a minute apart) weighs on both alike; the ratio is of the totals."""
+    results, wall, dropped, photos, inproc_wall, per_round = [], 0.0, 0, 0, 0.0, []
+    for _ in range(rounds):
+        inproc = in_process(data, seconds / rounds)
+        got, took, lost = asyncio.run(_posting(port, data, clients, seconds / rounds))
+        photos, inproc_wall = photos + inproc["photos"], inproc_wall + inproc["seconds_exact"]
+        results, wall, dropped = results + got, wall + took, dropped + lost
+        per_round.append(round(sum(s == 200 for s, _ in got) / took
+                               / inproc["photos_per_second"], 2))
+    return {"in_process": {"photos": photos, "seconds": round(inproc_wall, 1),
+                           "photos_per_second": round(photos / inproc_wall, 1)},
+            "load": {**_load_report(clients, results, wall, dropped), "rounds": rounds,
+                     "served_over_in_process_per_round": per_round}}
 
 
 async def half_open(port: int, data: bytes, idle: int, clients: int, seconds: float) -> dict:
@@ -311,7 +340,7 @@ def goals(result: dict) -> dict:
 
 def main(clients: int = 50, seconds: float = 20, idle: int = 200,
          memory_requests: int = 10_000, live: bool = True, queue: int = QUEUE,
-         out: str | None = None):
+         rounds: int = 4, out: str | None = None):
     global QUEUE
     QUEUE = queue
     from fer_edge.machine import host
@@ -319,13 +348,12 @@ def main(clients: int = 50, seconds: float = 20, idle: int = 200,
     data = IMAGE.read_bytes()
     result = {"cpu": host()["cpu"], "cores": os.cpu_count(),
               "server": f"fer-edge serve --workers {WORKERS} --queue {QUEUE} (uvicorn h11 + "
-                        f"Starlette; astronaut.jpg, 512x512, 1 face)",
-              "in_process": in_process(data, seconds)}
+                        f"Starlette; astronaut.jpg, 512x512, 1 face)"}
     proc, port = start("--workers", WORKERS, "--queue", QUEUE)
     try:
         asyncio.run(load(port, data, 4, 2))                  # warm-up
         result["memory_mb_at_rest"] = rss_mb(proc.pid)
-        result["load"] = asyncio.run(load(port, data, clients, seconds))
+        result.update(interleaved(port, data, clients, seconds, rounds))
         result["memory_mb_after_load"] = rss_mb(proc.pid)
 
         async def beside_half_open():
