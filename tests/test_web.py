@@ -237,3 +237,34 @@ def test_camera_mode_draws_a_face_and_its_label_within_10_s(site, tmp_path, face
     x, y, w, h = face["box"]
     assert 40 <= x <= 200 and 20 <= y <= 120 and 80 <= w <= 180, face   # where the clip has it
     assert state["frames"] >= 1
+
+
+@needs_browser
+def test_camera_mode_finds_a_face_that_comes_in_by_the_motion_trigger(site, tmp_path, face_tile):
+    """A face still from the start, a second that appears half-way (the camera loops the clip):
+    with the periodic full detection pushed out of reach (detect_every 1000 in the page's
+    fer-web.json), only the newcomer test (video._moved_outside's, in the page) can find it."""
+    root, base = site
+    page = root / "slow_keyframes"
+    assert export_web(REPO / "tests" / "data" / "tiny_int8.tflite", page) == 0
+    config = json.loads((page / "fer-web.json").read_text())
+    config["video"]["detect_every"] = 1000
+    (page / "fer-web.json").write_text(json.dumps(config))
+    clip = moving_faces_video(tmp_path / "comes_in.avi", [face_tile, cv2.flip(face_tile, 1)],
+                              [(20, 60, 20, 60), (190, 60, 190, 60, 20, 39)],
+                              frames=40, fps=10, size=(320, 240), side=110)
+    y4m = headless_page.y4m_from_video(clip, tmp_path / "comes_in.y4m")
+    counts = []
+    with headless_page.chromium(camera_clip=y4m) as b:
+        b.get(f"{base}slow_keyframes/index.html")
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 12:
+            state = headless_page.page_state(b)
+            if state["faces"] is not None:
+                counts.append(len(state["faces"]))
+            if 1 in counts and 2 in counts[counts.index(1):]:
+                break
+            time.sleep(0.05)
+    assert state["error"] is None
+    # one face, then two: the newcomer found while the first was followed
+    assert 1 in counts and 2 in counts[counts.index(1):], counts[-20:]

@@ -106,7 +106,10 @@ def config(model_name: str, labels: list[str], kind: str, litert: str) -> dict:
             "margin": defaults.FACE_MARGIN, "align": defaults.ALIGN_FACES,
             "max_image_side": defaults.MAX_IMAGE_SIDE, "min_image_side": MIN_IMAGE_SIDE,
             "video": {"detect_every": defaults.VIDEO_DETECT_EVERY,
-                      "roi_scale": video.ROI_SCALE, "framing_keep": video.FRAMING_KEEP}}
+                      "roi_scale": video.ROI_SCALE, "framing_keep": video.FRAMING_KEEP,
+                      "motion": {"thumb_step": video.MOTION_THUMB_STEP, "diff": video.MOTION_DIFF,
+                                 "keep_out": video.MOTION_KEEP_OUT,
+                                 "min_pixels": video.MOTION_MIN_PIXELS}}}
 
 
 def _litert_pin() -> dict:

@@ -263,20 +263,63 @@ export class Classifier {
   }
 }
 
+// The frame's grey thumbnail for the newcomer test (video._motion_thumb): `step` x `step` blocks
+// averaged (cv2.INTER_AREA's answer where the frame's sides are multiples of `step`; a
+// remainder of fewer than `step` pixels at the right and bottom is left out), BT.601 grey.
+function motionThumb(img, step) {
+  const tw = Math.max(1, Math.floor(img.width / step)), th = Math.max(1, Math.floor(img.height / step));
+  const sums = new Float32Array(tw * th), d = img.data, w = img.width;
+  const usedW = Math.min(img.width, tw * step), usedH = Math.min(img.height, th * step);
+  for (let y = 0; y < usedH; y++) {
+    const row = Math.floor(y / step) * tw;
+    for (let x = 0, i = y * w * 4; x < usedW; x++, i += 4) {
+      sums[row + Math.floor(x / step)] += 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
+    }
+  }
+  const n = Math.min(step, img.width) * Math.min(step, img.height);
+  return {width: tw, height: th, data: sums.map((v) => Math.round(v / n))};
+}
+
+// Whether the picture changed between two thumbnails away from `boxes` (video._moved_outside):
+// more than `min_pixels` thumbnail pixels changed by more than `diff`, outside each box grown
+// by `keep_out` of its size on each side (hair, neck and shoulders move with a face).
+function movedOutside(thumb, prev, boxes, motion) {
+  const {width: tw, height: th} = thumb, step = motion.thumb_step;
+  const changed = thumb.data.map((v, i) => (Math.abs(v - prev.data[i]) > motion.diff ? 1 : 0));
+  for (const [x, y, w, h] of boxes) {
+    const gx = w * motion.keep_out, gy = h * motion.keep_out;
+    const x0 = Math.max(0, Math.trunc((x - gx) / step)), y0 = Math.max(0, Math.trunc((y - gy) / step));
+    const x1 = Math.min(tw, Math.ceil((x + w + gx) / step)), y1 = Math.min(th, Math.ceil((y + h + gy) / step));
+    for (let yy = y0; yy < y1; yy++) changed.fill(0, yy * tw + x0, yy * tw + Math.max(x0, x1));
+  }
+  return changed.reduce((a, b) => a + b, 0) >= motion.min_pixels;
+}
+
 // The camera's faces frame after frame without the full detector on every frame: the CLI's
 // video path (edge/video.py) in short. The full detector on every `detect_every`th frame, when
-// nothing is followed, and when a followed face is lost; in between, each face re-found by
-// short-range BlazeFace in a square crop around its last box, all crops tiled into one
-// 128x128 call, and the box mapped onto the full detector's framing of that face.
+// nothing is followed, when a followed face is lost, and when the picture changed away from
+// the followed faces (something came in: a face that enters is found on its first frame); in
+// between, each face re-found by short-range BlazeFace in a square crop around its last box,
+// all crops tiled into one 128x128 call, and the box mapped onto the full detector's framing
+// of that face.
 export class Follower {
   constructor(clf) {
     this.clf = clf;
     this.every = clf.config.video.detect_every;
     this.roiScale = clf.config.video.roi_scale;
     this.keep = clf.config.video.framing_keep;
+    this.motion = clf.config.video.motion;
     this.since = 0;
     this.followed = [];
     this.keyframes = 0;
+    this.prevThumb = null;
+  }
+
+  // Whether something moved in where no followed face is, since the last frame.
+  newcomer(thumb) {
+    const prev = this.prevThumb;
+    if (!prev || prev.width !== thumb.width || prev.height !== thumb.height) return true;
+    return movedOutside(thumb, prev, this.followed.map((f) => f.box), this.motion);
   }
 
   // Each box's face searched for in a square crop around it, in one short-range call.
@@ -364,8 +407,12 @@ export class Follower {
   // `this.ms` holds the last frame's milliseconds finding and classifying them.
   async frame(img) {
     const t0 = performance.now();
+    const thumb = this.every > 1 ? motionThumb(img, this.motion.thumb_step) : null;
     let found = null;
-    if (this.followed.length && this.since % this.every !== 0) found = await this.refind(img);
+    if (this.followed.length && this.since % this.every !== 0 && !this.newcomer(thumb)) {
+      found = await this.refind(img);
+    }
+    this.prevThumb = thumb;
     const keyframe = !found;
     if (!found) {
       this.keyframes++;
