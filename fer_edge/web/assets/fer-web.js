@@ -6,9 +6,11 @@ import {Classifier, Follower} from './pipeline.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-// window.ferWeb: what a test or benchmark reads (frames done, their times, the last faces)
+// window.ferWeb: what a test or benchmark reads (frames done, their times, the last faces);
+// `hold` set by a benchmark pauses the camera loop while it times the model alone
 const state = window.ferWeb = {mode: params.has('image') ? 'image' : 'camera', frames: 0,
-  keyframes: 0, facesSeen: 0, frameMs: [], stageMs: {}, faces: null, error: null, ready: false};
+  keyframes: 0, facesSeen: 0, frameMs: [], stageMs: {}, faces: null, error: null, ready: false,
+  hold: false};
 
 function status(text) {
   $('status').textContent = text;
@@ -120,7 +122,7 @@ async function runCamera(clf) {
   document.body.dataset.state = 'live';
   for (let done = -1; ; done = await camera.next(done)) {
     const width = video.videoWidth, height = video.videoHeight;
-    if (width && height) {
+    if (width && height && !state.hold) {
       const t0 = performance.now();
       const frame = pixels(video, width, height, $('scratch'));
       const t1 = performance.now();

@@ -268,16 +268,21 @@ export class Classifier {
 // remainder of fewer than `step` pixels at the right and bottom is left out), BT.601 grey.
 function motionThumb(img, step) {
   const tw = Math.max(1, Math.floor(img.width / step)), th = Math.max(1, Math.floor(img.height / step));
-  const sums = new Float32Array(tw * th), d = img.data, w = img.width;
-  const usedW = Math.min(img.width, tw * step), usedH = Math.min(img.height, th * step);
-  for (let y = 0; y < usedH; y++) {
-    const row = Math.floor(y / step) * tw;
-    for (let x = 0, i = y * w * 4; x < usedW; x++, i += 4) {
-      sums[row + Math.floor(x / step)] += 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
+  // sums of grey x 1000 in integers (BT.601's 299, 587, 114), a block row at a time
+  const sums = new Int32Array(tw * th), d = img.data, w = img.width;
+  const bw = Math.min(step, img.width), bh = Math.min(step, img.height);
+  for (let ty = 0; ty < th; ty++) {
+    for (let y = ty * bh; y < (ty + 1) * bh; y++) {
+      let i = y * w * 4;
+      for (let tx = ty * tw; tx < (ty + 1) * tw; tx++) {
+        let acc = 0;
+        for (let k = 0; k < bw; k++, i += 4) acc += 299 * d[i] + 587 * d[i + 1] + 114 * d[i + 2];
+        sums[tx] += acc;
+      }
     }
   }
-  const n = Math.min(step, img.width) * Math.min(step, img.height);
-  return {width: tw, height: th, data: sums.map((v) => Math.round(v / n))};
+  const n = 1000 * bw * bh;
+  return {width: tw, height: th, data: Array.from(sums, (v) => Math.round(v / n))};
 }
 
 // Whether the picture changed between two thumbnails away from `boxes` (video._moved_outside):
