@@ -36,6 +36,26 @@ def _tiny_with_statistics():
     return model
 
 
+def _conv_head_with_statistics():
+    """conv_ferplus's kind of network, small: Conv-BN-LeakyReLU stages with spatial dropout, a
+    1x1 convolution to 8 classes, global average pooling and a Softmax layer; its BatchNorm
+    statistics moved as in `_tiny_with_statistics`."""
+    import keras
+
+    from fer_edge.training import archs
+
+    keras.utils.set_random_seed(0)
+    model = archs._model(lambda x, classes: archs._stages(
+        x, ((4, 1), (8, 1), (12, 1)), classes, l2=0.0, separable_from=99), "conv_small", 8)
+    rng = np.random.default_rng(1)
+    for layer in model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            n = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 2.0, n), rng.normal(0, 0.3, n),
+                               rng.normal(0, 0.5, n), rng.uniform(0.2, 3.0, n)])
+    return model
+
+
 def _faces(n, seed):
     from fer_edge.edge.preprocessing import batch_to_float
 
@@ -51,15 +71,15 @@ def test_the_plain_twin_computes_the_original_function():
                                atol=1e-5)
 
 
-def _int8_logits(path, faces_u8) -> np.ndarray:
-    """The int8 file's own logits (its FULLY_CONNECTED output, before the softmax rounds them),
-    dequantized."""
+def _int8_logits(path, faces_u8, op_name="FULLY_CONNECTED") -> np.ndarray:
+    """The int8 file's own logits (the output of its `op_name`, before the softmax rounds
+    them), dequantized."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     it = Interpreter(model_path=str(path), experimental_preserve_all_tensors=True,
                      experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     it.allocate_tensors()
-    fc = next(op for op in it._get_ops_details() if op["op_name"] == "FULLY_CONNECTED")
+    fc = next(op for op in it._get_ops_details() if op["op_name"] == op_name)
     out = next(d for d in it.get_tensor_details() if d["index"] == fc["outputs"][0])
     scale, zero = out["quantization"]
     logits = []
@@ -122,6 +142,38 @@ def test_the_simulation_of_the_shipped_model_predicts_its_int8_file():
              for name, m in (("simulation", sim), ("float", model))}
     # measured: 98.8% against 96.9% (the float model's disagreements are the int8 noise)
     assert agree["simulation"] > agree["float"] + 0.01, agree
+
+
+def test_a_convolution_head_with_leaky_relu_is_simulated_as_its_int8_file(tmp_path):
+    """conv_ferplus's layout: LeakyReLU is an op of its own in TFLite (the convolution's output
+    is rounded before it), the classes come from a 1x1 convolution and a mean."""
+    import keras
+
+    from fer_edge.converters.tflite import convert
+    from fer_edge.edge.preprocessing import batch_to_float
+
+    model = _conv_head_with_statistics()
+    x = _faces(32, 0)
+    sim = qat.wrap(model)
+    names = [l.name for l in sim.layers if isinstance(l, qat.FakeQuant)]
+    # each convolution's output and each LeakyReLU's, the class maps, the pooled logits
+    assert len(names) == 3 + 3 + 1 + 1, names
+    plain = qat.to_plain(sim)
+    np.testing.assert_allclose(plain.predict(x, verbose=0), model.predict(x, verbose=0),
+                               atol=1e-5)
+
+    calib_u8 = np.random.default_rng(2).integers(0, 256, (64, 48, 48), np.uint8)
+    qat.calibrate(sim, batch_to_float(calib_u8))
+    path = tmp_path / "int8.tflite"
+    path.write_bytes(convert(qat.plain(sim), "int8", calib_images=calib_u8))
+    faces_u8 = np.random.default_rng(3).integers(0, 256, (100, 48, 48), np.uint8)
+    pooled = names[-1]
+    lo, hi = sim.get_layer(pooled).get_weights()
+    simulated = keras.Model(sim.input, sim.get_layer(pooled).output).predict(
+        batch_to_float(faces_u8), verbose=0)
+    error = np.abs(simulated - _int8_logits(path, faces_u8, "MEAN"))
+    step = (hi - lo) / 255
+    assert error.max() <= 2.01 * step and error.mean() <= 0.5 * step
 
 
 def test_qat_needs_a_trained_model_and_no_weight_averaging(synth_data, tmp_path, capsys):

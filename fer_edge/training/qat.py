@@ -28,7 +28,11 @@ from ..converters.fold import chain_layers, clone, kind as _kind
 from ..errors import FerEdgeError
 
 _PACKAGE = "fer_edge_qat"
-_PASS = ("MaxPooling2D", "Dropout", "Rescaling")   # layers copied as they are
+_PASS = ("MaxPooling2D", "Dropout", "SpatialDropout2D", "Rescaling")   # copied as they are
+# Activations whose int8 output is rounded on its own range. ReLU is fused into the convolution
+# before it (one rounding); LeakyReLU is an op of its own in TFLite, so the convolution's output
+# is rounded first, then the activation's.
+_ROUNDED_AFTER = ("ReLU", "LeakyReLU", "GlobalAveragePooling2D")
 
 
 def _fake_quant_per_channel(w):
@@ -89,6 +93,34 @@ class QConv(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(_PACKAGE)
+class QConvBias(keras.layers.Layer):
+    """Conv2D with a bias and no BatchNormalization (a 1x1 convolution to the classes), its
+    kernel fake-quantized per output channel."""
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.kernel_size = int(filters), tuple(kernel_size)
+        self.strides, self.padding = tuple(strides), padding
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(
+            name="kernel", shape=(*self.kernel_size, int(input_shape[-1]), self.filters))
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+
+    def folded(self):
+        return self.kernel, self.bias
+
+    def call(self, x):
+        y = tf.nn.conv2d(x, _fake_quant_per_channel(self.kernel), strides=self.strides,
+                         padding=self.padding.upper())
+        return y + self.bias
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "padding": self.padding}
+
+
+@keras.saving.register_keras_serializable(_PACKAGE)
 class QDense(keras.layers.Layer):
     """Dense with its kernel fake-quantized per output unit; logits out (softmax follows)."""
 
@@ -130,9 +162,15 @@ def _softmax_dense(layer) -> bool:
     return _kind(layer) == "Dense" and getattr(layer.activation, "__name__", "") == "softmax"
 
 
+def _linear(layer) -> bool:
+    return getattr(layer.activation, "__name__", "") == "linear"
+
+
 def wrap(model):
-    """The quantization-aware twin of a trained Conv-BN-ReLU chain (module doc), with its
-    weights; activation ranges still to be set by `calibrate`."""
+    """The quantization-aware twin of a trained Conv-BN-(Leaky)ReLU chain (module doc), with
+    its weights; activation ranges still to be set by `calibrate`. Two heads: a softmax Dense
+    (the edge architectures) or a 1x1 convolution to the classes, global average pooling and a
+    Softmax layer (conv_ferplus and its kin)."""
     layers = _chain(model)
     x = inputs = keras.Input(model.input_shape[1:], name="image")
     weights, i = [], 0
@@ -140,14 +178,21 @@ def wrap(model):
         layer, nxt = layers[i], layers[i + 1] if i + 1 < len(layers) else None
         kind = _kind(layer)
         if kind == "Conv2D" and not layer.use_bias and _kind(nxt) == "BatchNormalization" \
-                and getattr(layer.activation, "__name__", "") == "linear":
+                and _linear(layer):
             q = QConv(layer.filters, layer.kernel_size, layer.strides, layer.padding,
                       nxt.epsilon, name=f"q_{layer.name}")
             x = q(x)
             weights.append((q, [layer.get_weights()[0], *nxt.get_weights()]))
             i += 2
+            if i < len(layers) and _kind(layers[i]) == "LeakyReLU":   # not fused: rounded here
+                x = FakeQuant(name=f"fq_{layer.name}")(x)
             continue
-        if kind == "ReLU" or kind == "GlobalAveragePooling2D":
+        if kind == "Conv2D" and layer.use_bias and _linear(layer):
+            q = QConvBias(layer.filters, layer.kernel_size, layer.strides, layer.padding,
+                          name=f"q_{layer.name}")
+            x = FakeQuant(name=f"fq_{layer.name}")(q(x))
+            weights.append((q, layer.get_weights()))
+        elif kind in _ROUNDED_AFTER:
             x = FakeQuant(name=f"fq_{layer.name}")(clone(layer)(x))
         elif kind in _PASS:
             x = clone(layer)(x)
@@ -156,10 +201,12 @@ def wrap(model):
             x = FakeQuant(name="fq_logits")(q(x))
             weights.append((q, layer.get_weights()))
             x = keras.layers.Softmax(name="softmax")(x)
+        elif kind == "Softmax" and nxt is None:    # its int8 output is fixed: steps of 1/256
+            x = keras.layers.Softmax(name="softmax")(x)
         else:
-            raise FerEdgeError(f"--qat handles Conv-BatchNorm-ReLU chains ending in a softmax "
-                               f"Dense (the edge architectures); '{model.name}' has "
-                               f"{kind} '{layer.name}' here")
+            raise FerEdgeError(f"--qat handles Conv-BatchNorm-(Leaky)ReLU chains ending in a "
+                               f"softmax Dense or a 1x1 convolution, pooling and softmax; "
+                               f"'{model.name}' has {kind} '{layer.name}' here")
         i += 1
     qat = keras.Model(inputs, x, name=model.name)
     for q, w in weights:
@@ -212,7 +259,7 @@ def from_int8(path, arch: str):
     weighted = [op for op in it._get_ops_details()   # (LiteRT's only listing of a graph's ops)
                 if op["op_name"] in ("CONV_2D", "FULLY_CONNECTED")]
     model = wrap(archs.build(arch))
-    layers = [layer for layer in model.layers if isinstance(layer, (QConv, QDense))]
+    layers = [layer for layer in model.layers if isinstance(layer, (QConv, QConvBias, QDense))]
     if len(weighted) != len(layers):
         raise FerEdgeError(f"--init {path}: {len(weighted)} convolution/dense ops where "
                            f"'{arch}' has {len(layers)} layers")
@@ -228,6 +275,9 @@ def from_int8(path, arch: str):
             layer.set_weights([kernel.T, bias])
             continue
         kernel = kernel.transpose(1, 2, 3, 0)   # TFLite's (out, h, w, in) -> Keras' (h, w, in, out)
+        if isinstance(layer, QConvBias):
+            layer.set_weights([kernel, bias])
+            continue
         if x == graph_input:   # the converter folded the input Rescaling into this kernel
             kernel = kernel / NORMALIZATION["in_model_scale"]
         n = layer.filters
@@ -248,13 +298,16 @@ class Recalibrate(keras.callbacks.Callback):
 
 def to_plain(qat):
     """The ordinary float network a quantization-aware model stands for: folded convolutions
-    with bias, ReLU, pooling, a softmax Dense (what `export` converts)."""
+    with bias, (Leaky)ReLU, pooling, a softmax Dense or Softmax layer (what `export`
+    converts)."""
     x = inputs = keras.Input(qat.input_shape[1:], name="image")
     weights = []
+    # a softmax Dense takes the Softmax back in; a convolution head keeps its Softmax layer
+    head_softmax = not any(isinstance(layer, QDense) for layer in qat.layers)
     for layer in _chain(qat):
-        if isinstance(layer, FakeQuant) or _kind(layer) == "Softmax":
+        if isinstance(layer, FakeQuant) or (_kind(layer) == "Softmax" and not head_softmax):
             continue
-        if isinstance(layer, QConv):
+        if isinstance(layer, (QConv, QConvBias)):
             conv = keras.layers.Conv2D(layer.filters, layer.kernel_size, strides=layer.strides,
                                        padding=layer.padding, name=layer.name[2:])
             x = conv(x)
