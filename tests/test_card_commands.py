@@ -21,7 +21,8 @@ from fer_edge.cli import main
 MODELS = Path(__file__).resolve().parents[1] / "models"
 CARDS = ("MODEL_CARD.md", "MODEL_CARD_ferplus.md")
 QUICK = {"--epochs": "2", "--limit": "300"}
-DROP = ("--time-budget",)
+# --snapshot is dropped: a quick run must not write into the repository's snapshot
+DROP = ("--time-budget", "--snapshot")
 
 
 def card_train_commands(text: str) -> list[list[str]]:
@@ -44,17 +45,23 @@ def _value(argv: list[str], flag: str) -> str | None:
 
 def in_dependency_order(commands: list[list[str]]) -> list[list[str]]:
     """Each command after those whose --out folder holds its --init or --teacher files."""
-    out_of = {str(Path(_value(c, "--out"))): c for c in commands if _value(c, "--out")}
+    out_of = {folder: c for c in commands for folder in _outputs(c)}
 
     def needs(c):
         files = [_value(c, "--init")] + (_value(c, "--teacher") or "").split(",")
-        return {str(Path(f).parent) for f in files if f} & set(out_of) - {_value(c, "--out")}
+        return {str(Path(f).parent) for f in files if f} & set(out_of) - set(_outputs(c))
     ordered, done = [], set()
     while len(ordered) < len(commands):
         ready = next(c for c in commands if c not in ordered and needs(c) <= done)
         ordered.append(ready)
-        done.add(str(Path(_value(ready, "--out"))))
+        done.update(_outputs(ready))
     return ordered
+
+
+def _outputs(argv: list[str]) -> list[str]:
+    """The folders a train command writes its checkpoints to: --out, and --snapshot (a later
+    stage may start from the snapshot's copy, committed in the repository)."""
+    return [str(Path(v)) for v in (_value(argv, "--out"), _value(argv, "--snapshot")) if v]
 
 
 def quick(argv: list[str], out: Path, produced: dict[str, Path]) -> list[str]:
@@ -91,9 +98,9 @@ def run_stage(argv: list[str], out: Path, produced: dict[str, Path]) -> dict[str
     """One card command run quickly in `out`; what it made, by the card's names of it."""
     assert main(quick(argv, out, produced)) == 0, argv
     assert (out / "metrics.json").exists()
-    original = Path(_value(argv, "--out"))
-    return {str(original / name): out / name if (out / name).exists() else out / "best.keras"
-            for name in ("best.keras", "last.keras", "swa.keras")}
+    return {str(Path(original) / name): out / name if (out / name).exists() else
+            out / "best.keras"
+            for original in _outputs(argv) for name in ("best.keras", "last.keras", "swa.keras")}
 
 
 def export_stage(argv: list[str], made: dict[str, Path]) -> None:
@@ -153,3 +160,14 @@ def test_card_commands_run_after_the_runs_they_start_from():
             "--teacher runs/t/swa.keras,runs/b/swa.keras --out runs/c\n")
     outs = [argv[argv.index("--out") + 1] for argv in card_train_commands(text)]
     assert outs == ["runs/t", "runs/a", "runs/b", "runs/c"]
+
+
+def test_a_stage_that_starts_from_a_committed_snapshot_runs_after_it_and_writes_none():
+    text = ("      fer-edge train --arch conv_ferplus --init snaps/a/best.keras --qat --out runs/b\n"
+            "      fer-edge train --arch conv_ferplus --out runs/a --snapshot snaps/a\n")
+    first, second = card_train_commands(text)
+    assert _value(first, "--out") == "runs/a" and _value(second, "--out") == "runs/b"
+    argv = quick(first, Path("/tmp/stage1"), {})
+    assert "--snapshot" not in argv and argv[-2:] == ["--out", "/tmp/stage1"]
+    made = {"snaps/a/best.keras": Path("/tmp/stage1/best.keras")}
+    assert _value(quick(second, Path("/tmp/stage2"), made), "--init") == "/tmp/stage1/best.keras"
