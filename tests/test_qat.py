@@ -18,6 +18,18 @@ from fer_edge.training.engine import train
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _with_moved_statistics(model):
+    """`model` with BatchNormalization statistics and scales far from their initial values, so
+    folding them is not an identity."""
+    rng = np.random.default_rng(1)
+    for layer in model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            n = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 2.0, n), rng.normal(0, 0.3, n),
+                               rng.normal(0, 0.5, n), rng.uniform(0.2, 3.0, n)])
+    return model
+
+
 def _tiny_with_statistics():
     """`tiny` with BatchNormalization statistics and scales far from their initial values, so
     folding them is not an identity."""
@@ -27,19 +39,13 @@ def _tiny_with_statistics():
 
     keras.utils.set_random_seed(0)
     model = archs.build("tiny")
-    rng = np.random.default_rng(1)
-    for layer in model.layers:
-        if type(layer).__name__ == "BatchNormalization":
-            n = layer.gamma.shape[0]
-            layer.set_weights([rng.uniform(0.5, 2.0, n), rng.normal(0, 0.3, n),
-                               rng.normal(0, 0.5, n), rng.uniform(0.2, 3.0, n)])
-    return model
+    return _with_moved_statistics(model)
 
 
 def _conv_head_with_statistics():
     """conv_ferplus's kind of network, small: Conv-BN-LeakyReLU stages with spatial dropout, a
     1x1 convolution to 8 classes, global average pooling and a Softmax layer; its BatchNorm
-    statistics moved as in `_tiny_with_statistics`."""
+    statistics moved."""
     import keras
 
     from fer_edge.training import archs
@@ -47,13 +53,7 @@ def _conv_head_with_statistics():
     keras.utils.set_random_seed(0)
     model = archs._model(lambda x, classes: archs._stages(
         x, ((4, 1), (8, 1), (12, 1)), classes, l2=0.0, separable_from=99), "conv_small", 8)
-    rng = np.random.default_rng(1)
-    for layer in model.layers:
-        if type(layer).__name__ == "BatchNormalization":
-            n = layer.gamma.shape[0]
-            layer.set_weights([rng.uniform(0.5, 2.0, n), rng.normal(0, 0.3, n),
-                               rng.normal(0, 0.5, n), rng.uniform(0.2, 3.0, n)])
-    return model
+    return _with_moved_statistics(model)
 
 
 def _faces(n, seed):
