@@ -79,3 +79,26 @@ def test_recipes_are_checked_by_the_option_table_when_registered():
                                            "one of none, seed, edge, strong, not 'strongest'"):
         archs.register("x", "a recipe value out of its choices", augment="strongest")
     assert "x" not in archs.names()
+
+
+def _int8_ops(model) -> list[str]:
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    from fer_edge.converters.tflite import convert
+
+    calib = np.random.default_rng(0).integers(0, 256, (16, 48, 48), np.uint8)
+    interpreter = Interpreter(model_content=convert(model, "int8", calib_images=calib))
+    return sorted({op["op_name"] for op in interpreter._get_ops_details()})
+
+
+def test_conv_ferplus_relu_is_conv_ferplus_with_its_activations_fused_at_export():
+    """The ReLU twin takes conv_ferplus's weights as they are, and its int8 file has no
+    activation op left: each ReLU is fused into its convolution (one rounding a layer), where
+    each LeakyReLU stays an op of its own (reports/onnx/README.md: why that matters)."""
+    leaky, relu = archs.build("conv_ferplus", 8), archs.build("conv_ferplus_relu", 8)
+    assert [w.shape for w in relu.get_weights()] == [w.shape for w in leaky.get_weights()]
+    assert relu.output_shape == (None, 8)
+    relu.set_weights(leaky.get_weights())
+    assert "LEAKY_RELU" in _int8_ops(leaky)
+    assert _int8_ops(relu) == ["CONV_2D", "MAX_POOL_2D", "MEAN", "SOFTMAX"]

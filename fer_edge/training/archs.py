@@ -259,8 +259,9 @@ def edge_fast_slim8(x, classes):
 # ---------------------------------------------------------------- FER+ architectures
 
 def _sep_block(x, filters, slope, l2, separable=True):
-    """3x3 convolution (depthwise-separable, or full) -> BatchNorm -> LeakyReLU. L2 on the
-    kernels, and a bias-free convolution (BN's shift replaces it and folds at export)."""
+    """3x3 convolution (depthwise-separable, or full) -> BatchNorm -> LeakyReLU (ReLU when
+    `slope` is None). L2 on the kernels, and a bias-free convolution (BN's shift replaces it
+    and folds at export)."""
     from keras import layers, regularizers
 
     reg = regularizers.l2(l2) if l2 else None
@@ -271,6 +272,8 @@ def _sep_block(x, filters, slope, l2, separable=True):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_regularizer=reg,
                           kernel_initializer="he_normal")(x)
     x = layers.BatchNormalization()(x)
+    if slope is None:
+        return layers.ReLU()(x)
     return layers.LeakyReLU(negative_slope=slope)(x)
 
 
@@ -323,6 +326,19 @@ def sep_ferplus(x, classes):
           **_FERPLUS_RECIPE)
 def conv_ferplus(x, classes):
     return _stages(x, ((24, 2), (48, 2), (96, 2), (192, 1)), classes, l2=0.0,
+                   separable_from=99)
+
+
+# The same network with ReLU: TFLite fuses a ReLU into the convolution before it, where a
+# LeakyReLU is an op of its own whose int8 arithmetic each runtime does its own way. With
+# LeakyReLU the int8 file's answers differ by 0.6-2% of faces between LiteRT's XNNPack, builtin
+# and reference kernels and onnxruntime; with ReLU fused they agree (benchmarks/int8_kernels.py,
+# reports/onnx/README.md). It starts from a trained conv_ferplus (--init: same weights).
+@register("conv_ferplus_relu", "conv_ferplus with ReLU in place of LeakyReLU, fused into each "
+          "convolution at export: one int8 rounding a layer, and the same answers from every "
+          "int8 runtime.", **_FERPLUS_RECIPE)
+def conv_ferplus_relu(x, classes):
+    return _stages(x, ((24, 2), (48, 2), (96, 2), (192, 1)), classes, slope=None, l2=0.0,
                    separable_from=99)
 
 

@@ -72,8 +72,10 @@ def _warm_start(model, path, opts: dict):
             raise FerEdgeError(f"--init {path}: a '{src.name}' model, not '{model.name}' nor a "
                                f"wider one of the same layers ({e})") from None
         opts["init_slimmed_from"] = src.name
-        print(f"fer-edge: --init: '{model.name}' starts from the strongest channels of "
-              f"'{src.name}'", file=sys.stderr)
+        same_widths = [w.shape for w in model.get_weights()] == [w.shape for w in src.get_weights()]
+        what = "the weights" if same_widths else "the strongest channels"
+        print(f"fer-edge: --init: '{model.name}' starts from {what} of '{src.name}'",
+              file=sys.stderr)
     return model
 
 
