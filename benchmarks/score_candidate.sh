@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# One 8-emotion checkpoint through reports/ferplus8/RULE.md, each step the command the rule
+# One checkpoint through reports/ferplus8/RULE.md, each step the command the rule
 # names: full-int8 export (the committed calibration manifest), val report of it, its float
 # twin and the current default, the outside sets, per-face time beside fer's (run it with
 # nothing else on the CPU: gate 2 is a timing), then the rule's verdict.
 #
 #   benchmarks/score_candidate.sh CHECKPOINT.keras OUT [DATA] [SETS]
+#   ON=fer2013 benchmarks/score_candidate.sh ...   # the FER2013-label model's rule, against
+#                                                  # models/fer_int8.tflite
 #
 # OUT must not exist (export refuses to overwrite); DATA defaults to ../shared/fer2013, SETS
 # (benchmarks/outside_faces.md, "Reproduce") to ~/fer-edge-outside. Writes OUT/val.json,
@@ -12,7 +14,12 @@
 set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: $0 CHECKPOINT.keras OUT [DATA] [SETS]" >&2; exit 2; }
 ckpt=$1 out=$2 data=${3:-../shared/fer2013} sets=${4:-$HOME/fer-edge-outside}
-current=models/ferplus_int8.tflite
+on=${ON:-ferplus}
+case $on in
+    ferplus) current=models/ferplus_int8.tflite ;;
+    fer2013) current=models/fer_int8.tflite ;;
+    *) echo "ON must be ferplus or fer2013, not $on" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 [ -e "$out" ] && { echo "$out exists: give a new folder" >&2; exit 2; }
 [ -d "$sets" ] || { echo "$sets: no outside sets (benchmarks/outside_faces.md, Reproduce)" >&2; exit 2; }
@@ -25,4 +32,4 @@ python benchmarks/outside_faces.py score --sets "$sets" \
 python benchmarks/peer_latency.py --models "$current,$out/fer_int8.tflite" \
     --out "$out/latency.json"
 python benchmarks/rule_ferplus8.py --val "$out/val.json" --outside "$out/outside.json" \
-    --latency "$out/latency.json" --current "$current" --out "$out/rule.json"
+    --latency "$out/latency.json" --current "$current" --on "$on" --out "$out/rule.json"
