@@ -320,26 +320,28 @@ def sep_ferplus(x, classes):
     return _stages(x, ((48, 3), (96, 3), (192, 2), (384, 1)), classes)
 
 
+_CONV_FERPLUS_STAGES = ((24, 2), (48, 2), (96, 2), (192, 1))   # (width, convolutions) a stage
+
+
 @register("conv_ferplus", "Full-convolution CNN for FER+'s 8 emotions at fewer channels: "
           "Conv-BN-LeakyReLU widths 24x2 at 48 px, 48x2 at 24, 96x2 at 12, 192 at 6, spatial "
           "dropout, a 1x1 convolution to the classes, global average pooling.",
           **_FERPLUS_RECIPE)
 def conv_ferplus(x, classes):
-    return _stages(x, ((24, 2), (48, 2), (96, 2), (192, 1)), classes, l2=0.0,
-                   separable_from=99)
+    return _stages(x, _CONV_FERPLUS_STAGES, classes, l2=0.0, separable_from=99)
 
 
 # The same network with ReLU: TFLite fuses a ReLU into the convolution before it, where a
 # LeakyReLU is an op of its own whose int8 arithmetic each runtime does its own way. With
 # LeakyReLU the int8 file's answers differ by 0.6-2% of faces between LiteRT's XNNPack, builtin
-# and reference kernels and onnxruntime; with ReLU fused they agree (benchmarks/int8_kernels.py,
-# reports/onnx/README.md). It starts from a trained conv_ferplus (--init: same weights).
+# and reference kernels and onnxruntime; with ReLU fused, builtin and reference are identical and
+# onnxruntime agrees with XNNPack on 99.9% (benchmarks/int8_kernels.py, reports/onnx/README.md).
+# It starts from a trained conv_ferplus (--init: same weights).
 @register("conv_ferplus_relu", "conv_ferplus with ReLU in place of LeakyReLU, fused into each "
-          "convolution at export: one int8 rounding a layer, and the same answers from every "
-          "int8 runtime.", **_FERPLUS_RECIPE)
+          "convolution at export: one int8 rounding a layer, so that int8 runtimes agree on its "
+          "answers (onnxruntime with LiteRT on 99.9% of faces).", **_FERPLUS_RECIPE)
 def conv_ferplus_relu(x, classes):
-    return _stages(x, ((24, 2), (48, 2), (96, 2), (192, 1)), classes, slope=None, l2=0.0,
-                   separable_from=99)
+    return _stages(x, _CONV_FERPLUS_STAGES, classes, slope=None, l2=0.0, separable_from=99)
 
 
 # The FER2013-label model (issue 32's 70%): conv_ferplus's network and long recipe on FER2013's
