@@ -106,18 +106,8 @@ def main(keras: str, tflite: str, data: str, split: str = "val", out: str = None
         onnx.save(onnx_export.quantize_int8(proto, calib), tmp / "ort_static.onnx")
         onnx.save(onnx_export.quantize_int8(proto, calib, pre_process=False),
                   tmp / "ort_static_raw.onnx")
-        from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
-                                              quantize_static)
-        from onnxruntime.quantization.shape_inference import quant_pre_process
-
-        from fer_edge.edge.preprocessing import batch_to_float
-
-        quant_pre_process(str(tmp / "float32.onnx"), str(tmp / "pre.onnx"),
-                          skip_symbolic_shape=True)
-        quantize_static(str(tmp / "pre.onnx"), str(tmp / "ort_per_tensor.onnx"),
-                        onnx_export._Faces(batch_to_float(calib)), quant_format=QuantFormat.QDQ,
-                        per_channel=False, activation_type=QuantType.QInt8,
-                        weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
+        onnx.save(onnx_export.quantize_int8(proto, calib, per_channel=False),
+                  tmp / "ort_per_tensor.onnx")
         from_tflite, _ = tf2onnx.convert.from_tflite(tflite, opset=onnx_export.OPSET)
         onnx.save(from_tflite, tmp / "tf2onnx_tflite.onnx")
         for name in ("ort_static", "ort_static_raw", "ort_per_tensor", "tf2onnx_tflite",

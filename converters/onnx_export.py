@@ -77,9 +77,13 @@ class _Faces:
         return {INPUT_NAME: self.x[self.i - 1:self.i]}
 
 
-def quantize_int8(proto, calib_images: np.ndarray, pre_process: bool = True):
-    """The float ModelProto quantized to int8 QDQ on `calib_images` (uint8 faces).
-    `pre_process=False` skips onnxruntime's pre-processing (benchmarks/onnx_routes.py compares)."""
+def quantize_int8(proto, calib_images: np.ndarray, pre_process: bool = True,
+                  per_channel: bool = True, float_ops=()):
+    """The float ModelProto quantized to int8 QDQ on `calib_images` (uint8 faces). The other
+    arguments are the variants the benchmarks compare, never the export's:
+    `pre_process=False` skips onnxruntime's pre-processing and `per_channel=False` gives one
+    scale per weight tensor (benchmarks/onnx_routes.py); `float_ops` names op types left in
+    float (benchmarks/onnx_float_ops.py)."""
     import onnx
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
@@ -96,10 +100,16 @@ def quantize_int8(proto, calib_images: np.ndarray, pre_process: bool = True):
         # pass (sympy) is not needed: every shape but the batch is fixed
         if pre_process:
             quant_pre_process(str(plain), str(pre), skip_symbolic_shape=True)
-        quantize_static(str(pre if pre_process else plain), str(out), _Faces(batch_to_float(calib_images)),
-                        quant_format=QuantFormat.QDQ, per_channel=True,
+        source = pre if pre_process else plain
+        quantized = None        # onnxruntime's own list of the op types it quantizes
+        if float_ops:
+            quantized = sorted({n.op_type for n in onnx.load(source).graph.node}
+                               - set(float_ops))
+        quantize_static(str(source), str(out), _Faces(batch_to_float(calib_images)),
+                        quant_format=QuantFormat.QDQ, per_channel=per_channel,
                         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax)
+                        calibrate_method=CalibrationMethod.MinMax,
+                        op_types_to_quantize=quantized)
         return onnx.load(out)
 
 
