@@ -21,24 +21,12 @@ import sys
 import fire
 import numpy as np
 
-KERNELS = {"litert_xnnpack": None, "litert_builtin": "BUILTIN_WITHOUT_DEFAULT_DELEGATES",
-           "litert_reference": "BUILTIN_REF"}
-
-
-def litert_scores(path: str, resolver: str | None, faces: np.ndarray) -> np.ndarray:
-    """The .tflite's scores with one LiteRT op resolver (None: the default, XNNPack), one face
-    a call as classify runs it."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
+def litert_scores(path: str, kernels: str, faces: np.ndarray) -> np.ndarray:
+    """The .tflite's scores under one of LiteRT's kernel sets (runtime.KERNELS), the same
+    (de)quantization, one face a call as classify runs it."""
     from fer_edge.edge.runtime import EmotionModel
 
-    model = EmotionModel(path)
-    if resolver is not None:       # the same file, the same (de)quantization, other kernels
-        model.interpreter = Interpreter(model_path=path, num_threads=1,
-                                        experimental_op_resolver_type=getattr(OpResolverType,
-                                                                              resolver))
-        model.interpreter.allocate_tensors()
-        model._batch = None
+    model = EmotionModel(path, kernels=kernels)
     return model.canonical_scores(model.predict(faces, batch_size=1))
 
 
@@ -59,6 +47,7 @@ def pair(a: np.ndarray, b: np.ndarray) -> dict:
 def main(tflite: str, data: str, onnx=(), split: str = "val", out: str | None = None):
     from fer_edge import data as fdata, votes
     from fer_edge.edge.preprocessing import fer2013_answers
+    from fer_edge.edge.runtime import KERNELS
     from fer_edge.edge.sources import quiet_native_stderr
     from fer_edge.machine import host
 
@@ -66,8 +55,8 @@ def main(tflite: str, data: str, onnx=(), split: str = "val", out: str | None = 
     onnx = [onnx] if isinstance(onnx, str) else list(onnx)
     scores = {}
     with quiet_native_stderr(always=True):
-        for name, resolver in KERNELS.items():
-            scores[name] = litert_scores(tflite, resolver, faces.x)
+        for kernels in KERNELS:
+            scores[f"litert_{kernels}"] = litert_scores(tflite, kernels, faces.x)
         for path in onnx:
             scores[f"onnxruntime:{path}"] = onnx_scores(path, faces.x)
     result = {"command": " ".join(["python", "benchmarks/int8_kernels.py", *sys.argv[1:]]),

@@ -144,3 +144,22 @@ def test_models_list_in_the_runtime_install_lists_the_shipped_models(capsys, mon
     assert "fer_int8.tflite" in out and "FER+" in out
     assert out.strip().endswith("architectures: pip install 'fer-edge[train]' to list and "
                                 "train them")
+
+
+def test_litert_kernel_sets_answer_alike_on_a_model_whose_activations_are_fused():
+    """fer_int8.tflite has only ReLUs, fused into its convolutions: LiteRT's builtin and
+    reference kernels give the same bytes, XNNPack stays within one output step (1/128 here:
+    the softmax's int8 scale); an unknown kernel set is refused by name."""
+    import numpy as np
+
+    from fer_edge.edge.runtime import EmotionModel
+    from fer_edge.errors import FerEdgeError
+
+    faces = np.random.default_rng(0).random((20, 48, 48, 1)).astype("float32")
+    path = MODELS / "fer_int8.tflite"
+    scores = {k: EmotionModel(path, kernels=k).predict(faces, batch_size=1)
+              for k in ("xnnpack", "builtin", "reference")}
+    np.testing.assert_array_equal(scores["reference"], scores["builtin"])
+    assert np.abs(scores["xnnpack"] - scores["builtin"]).max() <= 1 / 128 + 1e-6
+    with pytest.raises(FerEdgeError, match="unknown kernels 'gpu': one of xnnpack, builtin"):
+        EmotionModel(path, kernels="gpu")

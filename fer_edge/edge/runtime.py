@@ -64,9 +64,15 @@ class _Labelled:
         return scores[:, [names.index(lab) for lab in wanted]]
 
 
+# LiteRT's kernel sets by name: its default (the XNNPack delegate, what classify runs), its
+# builtin kernels without a delegate, and its reference kernels (whose arithmetic TFLite Micro
+# and Vela's Ethos-U ports follow); benchmarks/int8_kernels.py compares their answers
+KERNELS = {"xnnpack": None, "builtin": "BUILTIN_WITHOUT_DEFAULT_DELEGATES", "reference": "BUILTIN_REF"}
+
+
 class EmotionModel(_Labelled):
-    def __init__(self, path, threads: int | None = 1, labels=None):
-        from ai_edge_litert.interpreter import Interpreter
+    def __init__(self, path, threads: int | None = 1, labels=None, kernels: str = "xnnpack"):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         self.path = Path(path)
         buf = _load_bytes(self.path)
@@ -75,8 +81,12 @@ class EmotionModel(_Labelled):
         except Exception:
             raise FerEdgeError(f"{self.path} is not a readable TFLite model") from None
         self._labels(labels)
+        if kernels not in KERNELS:
+            raise FerEdgeError(f"unknown kernels {kernels!r}: one of {', '.join(KERNELS)}")
+        resolver = {} if KERNELS[kernels] is None else {
+            "experimental_op_resolver_type": getattr(OpResolverType, KERNELS[kernels])}
         try:
-            self.interpreter = Interpreter(model_content=buf, num_threads=threads)
+            self.interpreter = Interpreter(model_content=buf, num_threads=threads, **resolver)
         except Exception as e:
             raise FerEdgeError(f"{self.path}: LiteRT cannot load it ({str(e).splitlines()[0]})") from None
         self.input = self.interpreter.get_input_details()[0]
