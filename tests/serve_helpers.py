@@ -3,6 +3,7 @@ or as its own `fer-edge serve` process) and clients over urllib or raw sockets."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import socket
@@ -33,8 +34,8 @@ class Running:
         self.server = None
         ready = threading.Event()
 
-        def on_ready(server):
-            self.server = server
+        def on_ready(server):                  # called on the server's event loop
+            self.server, self.loop = server, type(asyncio.get_running_loop())
             ready.set()
 
         self.thread = threading.Thread(target=serve, kwargs={"port": 0, **options,

@@ -12,6 +12,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 
@@ -456,3 +457,16 @@ def test_a_static_folder_mounts_in_one_line_behind_the_token(tmp_path):
         assert 'route="/docs",status="2xx"' in metrics and 'route="/docs",status="4xx"' in metrics
     finally:
         running.close()
+
+
+def test_serve_runs_on_uvloop_where_installed_and_on_asyncios_loop_without_it(monkeypatch):
+    pytest.importorskip("uvloop", reason="uvloop has no wheel for this platform")
+    for hidden, module in ((False, "uvloop"), (True, "asyncio")):
+        if hidden:
+            monkeypatch.setitem(sys.modules, "uvloop", None)     # as on a board without it
+        running = Running(workers=1, queue=2)
+        try:
+            assert running.loop.__module__.split(".")[0] == module, running.loop
+            assert_served(running)
+        finally:
+            running.close()

@@ -91,7 +91,7 @@ def serve(source=None, host=None, port=None, token=None, workers=None, queue=Non
     from .app import State, make_app
     from .live import LiveSource, without_password
     from .pool import InferencePool
-    from .server import listen, make_server, run
+    from .server import event_loop, listen, make_server, run
 
     try:
         sock = listen(cfg.host, cfg.port)
@@ -123,10 +123,11 @@ def serve(source=None, host=None, port=None, token=None, workers=None, queue=Non
     scheme = "https" if cfg.certfile is not None else "http"
     shown = f"live source {without_password(str(cfg.source))}" if cfg.source is not None \
         else "API only"
-    print(f"fer-edge serve: {scheme}://{cfg.host}:{sock.getsockname()[1]}/ ({shown})",
-          file=sys.stderr, flush=True)
+    loop_name, loop_factory = event_loop()
+    print(f"fer-edge serve: {scheme}://{cfg.host}:{sock.getsockname()[1]}/ ({shown}; "
+          f"{loop_name} loop)", file=sys.stderr, flush=True)
     try:
-        run(server)
+        run(server, loop_factory)
     finally:
         sock.close()
         if state.live is not None:
