@@ -79,6 +79,7 @@ def _warm_start_stages(opts: dict) -> tuple[str, str]:
         int8 = init.suffix == ".tflite"
         what = (f"the strongest channels (largest BatchNorm scale, `fer_edge/training/slim.py`) of the "
                 f"wider `{opts['init_slimmed_from']}` model" if opts.get("init_slimmed_from")
+                else f"the weights of the `{opts['init_arch']}` model" if opts.get("init_arch")
                 else "the int8 weights of" if int8 else "the weights of")
         bullet = (f"{lead} {what} `{init}` (sha256 "
                   f"`{opts.get('init_sha256', '?')[:16]}…`) with a fresh optimizer and schedule")

@@ -258,3 +258,14 @@ def test_card_ships_the_checkpoint_a_written_rule_chose(tmp_path):
     assert "fer-edge export --model R/swa.keras --quantize all" in text
     with pytest.raises(FerEdgeError, match="--checkpoint needs --rule"):
         write_card(run, REPORT, tmp_path / "c2.md", "x", checkpoint="swa.keras")
+
+
+def test_a_start_from_another_architecture_of_the_same_widths_is_not_called_slimmed(tmp_path):
+    leaky = _run(tmp_path / "leaky", "fer-edge train --arch conv_ferplus --out LEAKY")
+    (leaky / "best.keras").write_bytes(b"weights")
+    relu = _run(tmp_path / "relu", "fer-edge train --arch conv_ferplus_relu --out RELU",
+                init=str(leaky / "best.keras"), init_sha256="34" * 32, init_arch="conv_ferplus")
+    text = write_card(relu, REPORT, tmp_path / "card.md", "fer-edge train --out RELU").read_text()
+    assert ("Warm restart: starts from the weights of the `conv_ferplus` model "
+            f"`{leaky / 'best.keras'}` (sha256 `3434343434343434…`)") in text
+    assert "strongest channels" not in text

@@ -159,12 +159,12 @@ def test_standard_metadata_reads_back(tiny_tflite_int8):
     assert archive.read("labels.txt").decode().split() == list(LABELS)
 
 
-def test_metadata_changes_nothing_for_litert_and_classify(tiny_tflite_int8):
+def test_metadata_changes_nothing_for_litert_and_classify(tiny_tflite_int8, tmp_path):
     buf = tiny_tflite_int8.read_bytes()
     bare = tflite_meta.set_metadata(buf, "TFLITE_METADATA", b"")    # drops the zip as well
     faces = np.random.default_rng(2).integers(0, 256, (8, 48, 48), dtype=np.uint8)
     with_meta = EmotionModel(tiny_tflite_int8).predict(faces)
-    path = tiny_tflite_int8.with_name("bare.tflite")
+    path = tmp_path / "bare.tflite"           # not beside the committed model
     path.write_bytes(bare)
     np.testing.assert_array_equal(EmotionModel(path).predict(faces), with_meta)
     assert tflite_meta.read(buf)["labels"] == list(LABELS)

@@ -261,4 +261,18 @@ def test_init_from_a_wider_model_keeps_its_strongest_channels(synth_data, tmp_pa
     train(synth_data, arch="edge_fast_s", out=tmp_path / "s", epochs=1, batch_size=64,
           init=str(tmp_path / "wide.keras"), verbose=0)
     cfg = json.loads((tmp_path / "s" / "config.json").read_text())
-    assert cfg["options"]["init_slimmed_from"] == "edge_fast"
+    assert cfg["options"]["init_slimmed_from"] == "edge_fast" and "init_arch" not in cfg["options"]
+
+
+def test_init_from_another_architecture_of_the_same_widths_records_it_as_such(synth_data, tmp_path):
+    """conv_ferplus_relu from a conv_ferplus checkpoint: the same weights, not a slimmed start
+    (the card words the two apart)."""
+    from fer_edge.training import archs
+    from fer_edge.training.engine import train
+
+    leaky = archs.build("conv_ferplus", 7)
+    leaky.save(tmp_path / "leaky.keras")
+    train(synth_data, arch="conv_ferplus_relu", target="fer2013", out=tmp_path / "relu", epochs=1,
+          batch_size=32, init=str(tmp_path / "leaky.keras"), verbose=0)
+    options = json.loads((tmp_path / "relu" / "config.json").read_text())["options"]
+    assert options["init_arch"] == "conv_ferplus" and "init_slimmed_from" not in options

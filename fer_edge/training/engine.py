@@ -71,8 +71,10 @@ def _warm_start(model, path, opts: dict):
         except FerEdgeError as e:
             raise FerEdgeError(f"--init {path}: a '{src.name}' model, not '{model.name}' nor a "
                                f"wider one of the same layers ({e})") from None
-        opts["init_slimmed_from"] = src.name
         same_widths = [w.shape for w in model.get_weights()] == [w.shape for w in src.get_weights()]
+        # the card tells a slimmed start from the same weights in another architecture (the
+        # same layers with other activations, say)
+        opts["init_arch" if same_widths else "init_slimmed_from"] = src.name
         what = "the weights" if same_widths else "the strongest channels"
         print(f"fer-edge: --init: '{model.name}' starts from {what} of '{src.name}'",
               file=sys.stderr)
