@@ -284,8 +284,19 @@ def _teachers(opts: dict) -> str:
         figures = f"val top-1 {val:.2%}, " if val is not None else ""
         lines.append(line + f": `{run.options['arch']}`, {figures}"
                      f"{metrics.get('epochs_done', '?')} epochs, trained by "
-                     f"`{_command(run)}`.\n")
+                     f"`{_command(run)}`{_earlier_stages(run.options)}.\n")
     return "".join(lines)
+
+
+def _earlier_stages(opts: dict) -> str:
+    """A teacher that was itself a warm restart: the commands of its earlier stages, oldest
+    first, so that the card reproduces it without another card's chain."""
+    commands, _ = _warm_start_stages(opts)
+    trains = [c.strip() for c in commands.split("\n") if c.strip().startswith("fer-edge train ")]
+    if not trains:
+        return ""
+    return "; its earlier stages, oldest first: " + ", then ".join(
+        f"trained by `{c}`" for c in trains)
 
 
 def _training(run: RunFolder, train_command: str, checkpoint: str | None = None,
