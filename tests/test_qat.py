@@ -147,3 +147,119 @@ def test_the_simulation_of_the_shipped_model_predicts_its_int8_file():
              for name, m in (("simulation", sim), ("float", model))}
     # measured: 98.30% against 97.21% (the float model's disagreements are the int8 noise)
     assert agree["simulation"] > agree["float"] + 0.01, agree
+
+
+def test_a_convolution_head_with_leaky_relu_is_simulated_as_its_int8_file(tmp_path):
+    """conv_ferplus's layout: LeakyReLU is an op of its own in TFLite (the convolution's output
+    is rounded before it), the classes come from a 1x1 convolution and a mean."""
+    import keras
+
+    from fer_edge.converters.tflite import convert
+    from fer_edge.edge.preprocessing import batch_to_float
+
+    model = _conv_head_with_statistics()
+    x = _faces(32, 0)
+    sim = qat.wrap(model)
+    names = [l.name for l in sim.layers if isinstance(l, qat.FakeQuant)]
+    # each convolution's output and each LeakyReLU's, the class maps, the pooled logits
+    assert len(names) == 3 + 3 + 1 + 1, names
+    plain = qat.to_plain(sim)
+    np.testing.assert_allclose(plain.predict(x, verbose=0), model.predict(x, verbose=0),
+                               atol=1e-5)
+
+    calib_u8 = np.random.default_rng(2).integers(0, 256, (64, 48, 48), np.uint8)
+    qat.calibrate(sim, batch_to_float(calib_u8))
+    path = tmp_path / "int8.tflite"
+    path.write_bytes(convert(qat.plain(sim), "int8", calib_images=calib_u8))
+    faces_u8 = np.random.default_rng(3).integers(0, 256, (100, 48, 48), np.uint8)
+    pooled = names[-1]
+    lo, hi = sim.get_layer(pooled).get_weights()
+    simulated = keras.Model(sim.input, sim.get_layer(pooled).output).predict(
+        batch_to_float(faces_u8), verbose=0)
+    error = np.abs(simulated - _int8_logits(path, faces_u8, "MEAN"))
+    step = (hi - lo) / 255
+    assert error.max() <= 2.01 * step and error.mean() <= 0.5 * step
+
+
+def test_qat_needs_a_trained_model_and_no_weight_averaging(synth_data, tmp_path, capsys):
+    rc = main(["train", "--data", str(synth_data), "--arch", "tiny", "--out",
+               str(tmp_path / "a"), "--qat"])
+    assert rc == 2 and "--qat fine-tunes a trained model: pass --init" in capsys.readouterr().err
+    init = tmp_path / "m.keras"
+    _tiny_with_statistics().save(init)
+    rc = main(["train", "--data", str(synth_data), "--arch", "tiny", "--out",
+               str(tmp_path / "b"), "--init", str(init), "--qat", "--epochs", "3",
+               "--swa-start", "1"])
+    assert rc == 2 and "--qat and --swa-start do not combine" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_qat_run_trains_resumes_and_exports(synth_data, tmp_path, capsys):
+    from fer_edge.export import export
+    from fer_edge.training.keras_io import load_keras
+
+    init = tmp_path / "m.keras"
+    _tiny_with_statistics().save(init)
+    out = tmp_path / "run"
+    train(synth_data, arch="tiny", out=out, init=str(init), qat=True, epochs=1,
+          batch_size=16, verbose=0)
+    assert json.loads((out / "config.json").read_text())["options"]["qat"] is True
+    last = load_keras(out / "last.keras")
+    assert qat.is_qat(last)
+    hi = [float(l.get_weights()[1]) for l in last.layers if isinstance(l, qat.FakeQuant)]
+    assert all(h != 1.0 for h in hi)          # ranges measured, not the initial [0, 1]
+    metrics = train(out=out, resume=True, epochs=2, verbose=0)
+    assert metrics["epochs_done"] == 2
+
+    # a --qat model continues only as a --qat run
+    rc = main(["train", "--data", str(synth_data), "--arch", "tiny", "--out",
+               str(tmp_path / "c"), "--init", str(out / "last.keras")])
+    assert rc == 2 and "continues only with --qat" in capsys.readouterr().err
+
+    calib = tmp_path / "calib.json"
+    main(["calibrate", "--data", str(synth_data), "--size", "20", "--out", str(calib)])
+    written = export(str(out / "best.keras"), quantize="int8", out=str(tmp_path / "x"),
+                     data=str(synth_data), calib=str(calib))
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(written[0]))
+    assert it.get_input_details()[0]["dtype"] == np.int8
+
+
+def test_an_int8_file_restarts_as_the_quantization_aware_model_it_computes(tmp_path):
+    import keras
+
+    from fer_edge.converters.tflite import convert
+    from fer_edge.edge.preprocessing import batch_to_float
+
+    calib_u8 = np.random.default_rng(2).integers(0, 256, (64, 48, 48), np.uint8)
+    path = tmp_path / "int8.tflite"
+    path.write_bytes(convert(_tiny_with_statistics(), "int8", calib_images=calib_u8))
+    restarted = qat.from_int8(path, "tiny")
+    qat.calibrate(restarted, batch_to_float(calib_u8))
+    faces_u8 = np.random.default_rng(3).integers(0, 256, (100, 48, 48), np.uint8)
+    lo, hi = restarted.get_layer("fq_logits").get_weights()
+    mine = keras.Model(restarted.input, restarted.get_layer("fq_logits").output).predict(
+        batch_to_float(faces_u8), verbose=0)
+    # the file's own weights with the rounding simulated: a transposed kernel or a missed
+    # input scale would be far off its logits
+    error = np.abs(mine - _int8_logits(path, faces_u8))
+    assert error.max() <= 2.01 * (hi - lo) / 255 and error.mean() <= 0.5 * (hi - lo) / 255
+
+
+def test_an_int8_init_needs_qat_its_own_architecture_and_an_int8_file(synth_data, tmp_path,
+                                                                      capsys):
+    from fer_edge.converters.tflite import convert
+
+    model = _tiny_with_statistics()
+    calib_u8 = np.random.default_rng(2).integers(0, 256, (16, 48, 48), np.uint8)
+    int8, f32 = tmp_path / "int8.tflite", tmp_path / "f32.tflite"
+    int8.write_bytes(convert(model, "int8", calib_images=calib_u8))
+    f32.write_bytes(convert(model, "float32"))
+    base = ["train", "--data", str(synth_data), "--out", str(tmp_path / "run"), "--init"]
+    for init, extra, message in (
+            (int8, ["--arch", "tiny"], "an int8 file starts only a --qat run"),
+            (int8, ["--arch", "edge_fast", "--qat"], "a 'tiny' model, not 'edge_fast'"),
+            (f32, ["--arch", "tiny", "--qat"], "not a full-integer int8 fer-edge model")):
+        rc = main(base + [str(init)] + extra)
+        assert rc == 2 and message in capsys.readouterr().err
