@@ -67,7 +67,7 @@ def _tilde(text: str) -> str:
     return text.replace(str(Path.home()) + "/", "~/")
 
 
-def _warm_start_stages(opts: dict) -> tuple[str, str]:
+def _warm_start_stages(opts: dict) -> tuple[list[str], str]:
     """For a run started with --init: the earlier runs' commands, oldest first (lines of the
     reproduce block), and bullets naming the starting weights of each stage, read from each
     earlier run's own config.json (a chain of warm restarts is followed to its first stage)."""
@@ -117,7 +117,7 @@ def _warm_start_stages(opts: dict) -> tuple[str, str]:
         # how that stage's own teachers were trained: their commands run before it
         bullets.append(_teachers(first).replace("- Distilled", "- That stage was distilled", 1))
         opts, lead = first, "- That stage started from"
-    return "".join(c + "\n      " for c in commands), "".join(bullets)
+    return commands, "".join(bullets)
 
 
 def _save_command(opts: dict, checkpoint: str, name: str) -> str:
@@ -291,8 +291,7 @@ def _teachers(opts: dict) -> str:
 def _earlier_stages(opts: dict) -> str:
     """A teacher that was itself a warm restart: the commands of its earlier stages, oldest
     first, so that the card reproduces it without another card's chain."""
-    commands, _ = _warm_start_stages(opts)
-    trains = [c.strip() for c in commands.split("\n") if c.strip().startswith("fer-edge train ")]
+    trains = [c for c in _warm_start_stages(opts)[0] if c.startswith("fer-edge train ")]
     if not trains:
         return ""
     return "; its earlier stages, oldest first: " + ", then ".join(
@@ -343,7 +342,7 @@ def _training(run: RunFolder, train_command: str, checkpoint: str | None = None,
   {_framework(config)}.
 {warm}{_teachers(opts)}"""
     return {"opts": opts, "arch": archs.get(opts["arch"]), "params": config["params"],
-            "bullets": bullets, "commands": f"{stages}{train_command}", "chosen": chosen}
+            "bullets": bullets, "commands": "".join(c + "\n      " for c in stages) + train_command, "chosen": chosen}
 
 
 def _out_of(command: str) -> str | None:

@@ -81,9 +81,8 @@ def gif_with_frame(screen, frame) -> bytes:
     return head + desc + b"\x3b"
 
 
-@pytest.fixture(scope="module")
-def bombs(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("bombs")
+def write_bombs(folder: Path) -> Path:
+    """The bombs, one file each (benchmarks/bombs.py times the first three)."""
     (folder / "bomb.png").write_bytes(png_bomb(30000))
     header = bytearray(png_bomb(64))
     header[16:24] = struct.pack(">II", 60000, 60000)       # a lying header
@@ -92,6 +91,11 @@ def bombs(tmp_path_factory):
     (folder / "pages.tiff").write_bytes(tiff_pages([(64, 64), (40000, 40000)]))
     (folder / "frame.gif").write_bytes(gif_with_frame((10, 10), (30000, 30000)))
     return folder
+
+
+@pytest.fixture(scope="module")
+def bombs(tmp_path_factory):
+    return write_bombs(tmp_path_factory.mktemp("bombs"))
 
 
 def test_the_header_gives_every_format_its_size(bombs):
