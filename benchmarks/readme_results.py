@@ -158,10 +158,14 @@ def _video_path_words(video: dict) -> str:
     floor = (f"; detection on every frame agrees with itself on the clip moved by a pixel on "
              f"{min(a['same_emotion'] for a in itself):.1%} to "
              f"{max(a['same_emotion'] for a in itself):.1%}") if itself else ""
+    others = video.get("default_vs_full_detection_random_clips")
+    more = (f" ({others['same_emotion']:.1%} on {others['clips']} clips drawn at random, what "
+            f"the settings were chosen on)") if others else ""
     return (f" with the default video path (the full detector every {video['detect_every']}th "
-            f"frame and on motion, faces re-found in crops between: "
-            f"{agree['faces_matched']:.1%} of faces matched and {agree['same_emotion']:.1%} the "
-            f"same emotion as detection on every frame, which runs at {full['fps_ratio']:.1f}x"
+            f"frame and on motion, faces followed by optical flow and checked by BlazeFace in "
+            f"crops between: {agree['faces_matched']:.1%} of faces matched and "
+            f"{agree['same_emotion']:.1%} the same emotion as detection on every frame{more}, "
+            f"which runs at {full['fps_ratio']:.1f}x"
             f"{floor}; a face that enters found on its frame {video['new_face_frames']})")
 
 

@@ -1,7 +1,7 @@
 """How far the video path's frame rate can go on benchmarks/e2e_speed.py's clip: fer's pipeline
-beside fer-edge's video path with its default settings, with `--detect-every` 10 and 30, and with
+beside fer-edge's video path with its default settings, with `--detect-every` 5 and 60, and with
 the per-track step between full detections made free (each face's box taken as its predicted
-box, no detector call): what is left then is the emotion model, the crops, the thumbnails and the
+box on a check frame, left where it was on a flow frame: no detector call, no optical flow): what is left then is the emotion model, the crops, the thumbnails and the
 full detections (start, arrivals, the periodic net), a bound no cheaper per-track step can pass.
 
     python benchmarks/video_path_bound.py [--rounds 3] [--out reports/video_path/bound.json]
@@ -41,6 +41,12 @@ def _predicted_boxes(self, clf, roi, image, boxes):
     return np.asarray(boxes, np.float64), eyes, np.ones(n, np.float32), np.ones(n, bool)
 
 
+def _unmoved(prev_gray, gray, boxes, eyes=None):
+    """Optical flow at no cost: every face where it was."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return boxes, eyes, np.ones(len(boxes), bool)
+
+
 def main(photos=str(REPO.parent / "shared" / "photos"), rounds: int = 3, out: str = None):
     """fer's frame time over fer-edge's, per setting of the video path (JSON)."""
     with tempfile.TemporaryDirectory() as tmp, quiet_native_stderr(always=True):
@@ -50,15 +56,16 @@ def main(photos=str(REPO.parent / "shared" / "photos"), rounds: int = 3, out: st
 
         def path(k: int, free: bool = False):
             def run():
-                step = video.FrameTracker._mosaic_search
+                step, flow = video.FrameTracker._mosaic_search, video.track.flow_boxes
                 if free:
                     video.FrameTracker._mosaic_search = _predicted_boxes
+                    video.track.flow_boxes = _unmoved
                 try:
                     tracker = video.FrameTracker(detect_every=k)
                     for item in items:
                         tracker.record(ours, item)
                 finally:
-                    video.FrameTracker._mosaic_search = step
+                    video.FrameTracker._mosaic_search, video.track.flow_boxes = step, flow
             return run
 
         def fer_run():
@@ -66,9 +73,9 @@ def main(photos=str(REPO.parent / "shared" / "photos"), rounds: int = 3, out: st
                 fer(item.image)
 
         runs = {"fer": fer_run, "default": path(defaults.VIDEO_DETECT_EVERY),
-                "detect_every_10": path(10), "detect_every_30": path(30),
+                "detect_every_5": path(5), "detect_every_60": path(60),
                 "free_step_default": path(defaults.VIDEO_DETECT_EVERY, True),
-                "free_step_detect_every_30": path(30, True)}
+                "free_step_detect_every_60": path(60, True)}
         for run in runs.values():          # warm-up
             run()
         best = {name: np.inf for name in runs}

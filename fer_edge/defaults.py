@@ -38,10 +38,12 @@ ALIGN_FACES = True        # level the eyes before the crop (reports/alignment.js
 CLASSIFY_THREADS = 1      # LiteRT threads of `classify`
 VIDEO_EVERY = 1           # classify every Nth video frame
 VIDEO_SMOOTH = 0.0        # weight of the past in a track's score average (0: no smoothing)
-VIDEO_DETECT_EVERY = 5    # the full-frame face detector on every Nth classified frame (and on a
-                          # lost face or a scene cut), each face re-found in a crop around it in
-                          # between (edge/video.py); a newcomer is found within N frames. 1: the
-                          # full detector on every frame (benchmarks/e2e_speed.py measures both)
+VIDEO_DETECT_EVERY = 30   # the full-frame face detector on every Nth classified frame (and on a
+                          # lost face, a scene cut or motion away from the followed faces); in
+                          # between, each face followed by optical flow and checked by
+                          # BlazeFace in a crop around it (edge/video.py); a face that appears
+                          # without moving is found within N frames. 1: the full detector on
+                          # every frame (benchmarks/e2e_speed.py measures both)
 
 
 def package_path(subpackage: str) -> Path:

@@ -126,8 +126,12 @@ def test_detect_every_re_finds_faces_between_full_detections(apart_clip, capsys)
     rc, sparse, err = run_classify(capsys, apart_clip, "--format", "json", "--detect-every", 4)
     assert rc == 0, err
     for a, b in zip(json_lines(every), json_lines(sparse)):
-        assert [f["track"] for f in b["faces"]] == [f["track"] for f in a["faces"]]
-        for fa, fb in zip(a["faces"], b["faces"]):
+        # both faces on every frame (detection on every frame misses one now and then), each
+        # where detection on every frame puts it, with its track id
+        assert len(b["faces"]) == 2, b["frame"]
+        for fa in a["faces"]:
+            fb = max(b["faces"], key=lambda f: track._iou(fa["box"], f["box"]))
+            assert fb["track"] == fa["track"], a["frame"]
             assert track._iou(fa["box"], fb["box"]) > 0.6, (a["frame"], fa["box"], fb["box"])
 
 

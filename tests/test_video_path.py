@@ -1,6 +1,6 @@
 """Issue 35's video path (edge/video.py): the full-frame detector at the start, every Nth frame,
-on a lost face or a scene cut; each face re-found in a crop around it in between. Synthetic
-clips from examples/astronaut.jpg."""
+on a lost face, motion away from the faces or a scene cut; each face followed by optical flow
+and checked in a crop around it in between. Synthetic clips from examples/astronaut.jpg."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def frames_of(clf, path, detect_every=defaults.VIDEO_DETECT_EVERY):
 
 
 def test_the_fast_path_is_the_default_everywhere():
-    assert defaults.VIDEO_DETECT_EVERY == 5 > 1
+    assert defaults.VIDEO_DETECT_EVERY == 30 > video.FACE_CHECK_EVERY > 1
     for command in ("classify", "serve", "batch"):
         assert options.spec(command)["detect_every"].default == defaults.VIDEO_DETECT_EVERY
     from fer_edge.batch import worker
@@ -50,22 +50,37 @@ def test_the_fast_path_is_the_default_everywhere():
         defaults.VIDEO_DETECT_EVERY
 
 
+def _off_line(rows, lines) -> list[float]:
+    """Each face's largest distance (x, y, w or h) from its track's straight line."""
+    return [float(np.abs(np.array(f["box"]) - [np.polyval(c, r["frame"]) for c in lines[f["track"]]]
+                         ).max()) for r in rows for f in r["faces"]]
+
+
 def test_boxes_within_a_few_pixels_of_detection_on_every_frame(clf, clips, face_tile):
     path = moving_faces_video(clips / "two.mp4", [face_tile, cv2.flip(face_tile, 1)],
                               [(40, 60, 300, 120), (480, 300, 260, 260)], frames=30, fps=15,
                               side=120)
     ref, fast = frames_of(clf, path, 1), frames_of(clf, path)
-    errors = []
+    ious = []
     for a, b in zip(ref, fast):
-        assert [f["track"] for f in a["faces"]] == [f["track"] for f in b["faces"]]
-        for fa, fb in zip(a["faces"], b["faces"]):
-            errors.append(max(abs(p - q) for p, q in zip(fa["box"], fb["box"])))
-    assert len(errors) == 60
-    # full detection on every frame itself wobbles by a few pixels from frame to frame (the
-    # 75 px boxes here change size by up to 8 px, their corners move by up to 14): the fast path stays within about that
-    assert np.mean(errors) <= 6 and max(errors) <= 16, errors
-    assert min(_iou(fa["box"], fb["box"]) for a, b in zip(ref, fast)
-               for fa, fb in zip(a["faces"], b["faces"])) >= 0.6
+        # both faces on every frame: full detection on every frame misses one now and then
+        assert len(b["faces"]) == 2, b["frame"]
+        for fa in a["faces"]:
+            fb = max(b["faces"], key=lambda f: _iou(fa["box"], f["box"]))
+            assert fb["track"] == fa["track"], b["frame"]
+            ious.append(_iou(fa["box"], fb["box"]))
+    assert len(ious) >= 55 and min(ious) >= 0.5
+    # the faces glide in straight lines at one size, so the detector's framing of each is a
+    # line plus its own wobble from frame to frame (here a few pixels on average, its 75 px
+    # boxes jumping by up to 14 now and then): the fast path keeps to that line about as closely
+    # as the wobble, and never strays as far as its jumps
+    lines = {}
+    for t in {f["track"] for r in ref for f in r["faces"]}:
+        seen = [(r["frame"], f["box"]) for r in ref for f in r["faces"] if f["track"] == t]
+        frames, boxes = np.array([k for k, _ in seen]), np.array([b for _, b in seen], float)
+        lines[t] = [np.polyfit(frames, boxes[:, j], 1) for j in range(4)]
+    wobble, ours = _off_line(ref, lines), _off_line(fast, lines)
+    assert np.mean(ours) <= 1.5 * np.mean(wobble) and max(ours) <= max(wobble), (ours, wobble)
     # and it is the cheap path: the full detector ran on a fraction of the frames
     with clf.video(str(path)) as frames:
         list(frames)
@@ -131,7 +146,7 @@ def test_a_scene_cut_gets_the_full_detector(clf, face_tile):
     tracker = video.FrameTracker()
     rows = [tracker.record(clf, item) for item in frames]
     assert all(len(r["faces"]) == 1 and r["faces"][0]["track"] == 1 for r in rows)
-    assert tracker.keyframes == 3         # frames 0, 3 (the cut) and 8 (5 after it)
+    assert tracker.keyframes == 2         # frames 0 and 3 (the cut); the next periodic one: 33
     assert video.FrameTracker().keyframes == 0
 
 

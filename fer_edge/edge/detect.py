@@ -215,7 +215,10 @@ class BlazeFaceDetector(Detector):
         rgb = _to_rgb(cv2.resize(img, (nw, nh), interpolation=interp))
         top, left = (s - nh) // 2, (s - nw) // 2
         canvas = np.full((1, s, s, 3), -1.0, np.float32)   # black
-        canvas[0, top:top + nh, left:left + nw] = rgb * np.float32(1 / 127.5) - 1.0
+        inside = canvas[0, top:top + nh, left:left + nw]
+        inside[...] = rgb                  # in place: no float64 temporaries
+        inside *= np.float32(1 / 127.5)
+        inside -= np.float32(1.0)
         return canvas, scale, top, left
 
     def detect(self, image: np.ndarray) -> Detections:

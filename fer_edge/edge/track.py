@@ -198,43 +198,82 @@ def summarize(records) -> list[TrackSummary]:
 
 FLOW_GRID = 5              # points per side of the grid followed inside each face
 FLOW_MIN_POINTS = 8        # fewer points followed than this: the face is lost until redetected
+FLOW_REACH = 0.5           # the crop flow runs in: the box grown by this share of its size per side
+FLOW_FACE_SIDE = 48        # ... shrunk so the face is about this many pixels wide (LK needs no more)
+FLOW_WINDOW = (9, 9)       # Lucas-Kanade window and pyramid levels, at that scale
+FLOW_LEVELS = 2
+FLOW_MIN_FB_ERROR = 0.5    # forward-backward error (crop pixels) a point may always have
+
+
+def _flow_crops(prev_gray: np.ndarray, gray: np.ndarray, box):
+    """The same region of both frames around `box` (grown by FLOW_REACH), shrunk to a face of
+    about FLOW_FACE_SIDE pixels: (previous, current, region origin, scale) or None. Only this
+    region is read: the frame's pyramid is never built."""
+    import cv2
+
+    H, W = gray.shape[:2]
+    x, y, w, h = box
+    grow = FLOW_REACH * max(w, h)
+    x0, y0 = int(max(0, x - grow)), int(max(0, y - grow))
+    x1, y1 = int(min(W, np.ceil(x + w + grow))), int(min(H, np.ceil(y + h + grow)))
+    if x1 - x0 < FLOW_GRID or y1 - y0 < FLOW_GRID:
+        return None
+    f = min(1.0, FLOW_FACE_SIDE / max(w, h, 1.0))
+    size = (max(FLOW_GRID, round((x1 - x0) * f)), max(FLOW_GRID, round((y1 - y0) * f)))
+    scale = np.array([size[0] / (x1 - x0), size[1] / (y1 - y0)])
+    # bilinear is enough for flow, and several times cheaper than INTER_AREA at a ratio that
+    # is not a whole number
+    a = cv2.resize(prev_gray[y0:y1, x0:x1], size, interpolation=cv2.INTER_LINEAR)
+    b = cv2.resize(gray[y0:y1, x0:x1], size, interpolation=cv2.INTER_LINEAR)
+    return a, b, np.array([x0, y0], np.float64), scale
+
+
+def _median_flow(a: np.ndarray, b: np.ndarray, points: np.ndarray):
+    """Points of crop `a` followed into crop `b` by pyramidal Lucas-Kanade, forward and back
+    (a point whose return misses its start by more than the median is dropped: TLD's median
+    flow). Returns (start points, end points) of the points kept."""
+    import cv2
+
+    p = points.astype(np.float32).reshape(-1, 1, 2)
+    q, ok, _ = cv2.calcOpticalFlowPyrLK(a, b, p, None, winSize=FLOW_WINDOW, maxLevel=FLOW_LEVELS)
+    r, back, _ = cv2.calcOpticalFlowPyrLK(b, a, q, None, winSize=FLOW_WINDOW,
+                                          maxLevel=FLOW_LEVELS)
+    ok = ok.ravel().astype(bool) & back.ravel().astype(bool)
+    error = np.linalg.norm((r - p).reshape(-1, 2), axis=1)
+    if ok.any():
+        ok &= error <= max(float(np.median(error[ok])), FLOW_MIN_FB_ERROR)
+    return p.reshape(-1, 2)[ok], q.reshape(-1, 2)[ok]
 
 
 def flow_boxes(prev_gray: np.ndarray, gray: np.ndarray, boxes: np.ndarray, eyes=None):
     """Move face boxes (and eyes) from one frame to the next by optical flow ("median flow":
-    pyramidal Lucas-Kanade on a grid of points inside each box; the box follows the median
-    shift and the median change of the points' spacing). Returns (boxes, eyes, found), found
-    False for a face that could not be followed or left the frame."""
-    import cv2
-
+    Lucas-Kanade on a grid of points inside each box, in a small crop around it; the box
+    follows the points' median shift and the median change of their distance from their
+    centre). Returns (boxes, eyes, found): boxes unrounded (float), found False for a face that
+    could not be followed or left the frame."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    if not len(boxes):
-        return boxes.astype(np.int64), eyes, np.zeros(0, bool)
+    out_boxes, out_eyes = boxes.copy(), None if eyes is None else np.array(eyes, np.float32)
+    found = np.zeros(len(boxes), bool)
     t = (np.arange(FLOW_GRID) + 0.5) / FLOW_GRID * 0.6 + 0.2     # the inner 60% of the box
-    gx, gy = np.meshgrid(t, t)
-    pts = np.concatenate([np.stack([x + gx.ravel() * w, y + gy.ravel() * h], -1)
-                          for x, y, w, h in boxes]).astype(np.float32)
-    nxt, status, _ = cv2.calcOpticalFlowPyrLK(prev_gray, gray, pts.reshape(-1, 1, 2), None,
-                                              winSize=(15, 15), maxLevel=2)
-    nxt, status = nxt.reshape(-1, 2), status.ravel().astype(bool)
+    grid = np.stack(np.meshgrid(t, t), -1).reshape(-1, 2)
     H, W = gray.shape[:2]
-    out_boxes, out_eyes, found = boxes.copy(), None if eyes is None else np.array(eyes), []
-    n = FLOW_GRID * FLOW_GRID
     for i, (x, y, w, h) in enumerate(boxes):
-        ok = status[i * n:(i + 1) * n]
-        a, b = pts[i * n:(i + 1) * n][ok], nxt[i * n:(i + 1) * n][ok]
-        if len(a) < FLOW_MIN_POINTS:
-            found.append(False)
+        crops = _flow_crops(prev_gray, gray, (x, y, w, h))
+        if crops is None:
             continue
-        shift = np.median(b - a, axis=0)
-        ia, ib = np.triu_indices(len(a), 1)
-        da = np.linalg.norm(a[ia] - a[ib], axis=1)
-        db = np.linalg.norm(b[ia] - b[ib], axis=1)
-        scale = float(np.median(db[da > 1] / da[da > 1])) if (da > 1).any() else 1.0
+        a, b, origin, scale = crops
+        start, end = _median_flow(a, b, ((x, y) - origin + grid * (w, h)) * scale)
+        if len(start) < FLOW_MIN_POINTS:
+            continue
+        start, end = start / scale, end / scale              # back to frame pixels
+        shift = np.median(end - start, axis=0)
+        d0 = np.linalg.norm(start - start.mean(0), axis=1)
+        d1 = np.linalg.norm(end - end.mean(0), axis=1)
+        spread = d0 > 1
+        zoom = float(np.median(d1[spread] / d0[spread])) if spread.any() else 1.0
         cx, cy = x + w / 2 + shift[0], y + h / 2 + shift[1]
-        nw, nh = w * scale, h * scale
-        out_boxes[i] = (cx - nw / 2, cy - nh / 2, nw, nh)
+        out_boxes[i] = (cx - w * zoom / 2, cy - h * zoom / 2, w * zoom, h * zoom)
         if out_eyes is not None:
-            out_eyes[i] = (out_eyes[i] - (x + w / 2, y + h / 2)) * scale + (cx, cy)
-        found.append(bool(0 <= cx < W and 0 <= cy < H))    # its centre still in the frame
-    return np.round(out_boxes).astype(np.int64), out_eyes, np.array(found)
+            out_eyes[i] = (out_eyes[i] - (x + w / 2, y + h / 2)) * zoom + (cx, cy)
+        found[i] = 0 <= cx < W and 0 <= cy < H               # its centre still in the frame
+    return out_boxes, out_eyes, found

@@ -10,21 +10,27 @@ detector on every frame (numpy, OpenCV and LiteRT only).
   came in, and a face that enters is found on its first frame; on every Nth frame (the net
   under that: a face that came in without moving, or turned towards the camera, is found at
   most N - 1 frames late); on a frame where a followed face is lost; and on a scene cut (the
-  frame's 32x24 thumbnail far from the last one);
-- on the frames between, the per-track step MediaPipe uses: each followed face is searched for
-  by the short-range BlazeFace model in a square crop around its predicted box (its last box
-  moved on at its velocity). The crops of all the faces are tiled into the model's one 128x128
-  input ("mosaic"), so the step costs one small detector call per frame whatever the number of
-  faces. A face whose crop holds no detection above BlazeFace's own score threshold is lost,
-  and that frame gets the full detector. The box the crop gives is mapped onto the full
-  detector's framing of the same face (each track's offset and scale, measured on its last
-  full-detection frame): the two models frame a face differently.
+  frame's 32x24 thumbnail, shrunk from the 80x60 one, far from the last one);
+- on the frames between, a per-track step of two kinds:
+  - on most frames, optical flow ("median flow", track.flow_boxes): Lucas-Kanade on a grid of
+    points inside each face, in a small crop around it, forward and back; the box follows the
+    points' median shift and spread. A face the flow loses is checked at once;
+  - on every FACE_CHECK_EVERY-th frame, the check MediaPipe's trackers make: each followed
+    face is searched for by the short-range BlazeFace model in a square crop around its
+    predicted box (its last box moved on at its velocity). The crops of all the faces are
+    tiled into the model's one 128x128 input ("mosaic"), so a check costs one small detector
+    call whatever the number of faces. A face whose crop holds no detection above BlazeFace's
+    own score threshold is lost, and that frame gets the full detector. The box the crop gives
+    is mapped onto the full detector's framing of the same face (each track's offset and
+    scale, measured on its full-detection frames): the two models frame a face differently.
+  Boxes are carried from frame to frame unrounded (rounding a moving face's box every frame
+  drifts it by up to half a pixel a frame).
 - the faces of a frame are classified in one model batch; track ids carry on; smoothing as
   before (track.smooth).
 
-N = 1 runs the full detector on every frame: the reference, about 2-4x slower. With a detector
-that is not BlazeFace (Haar), the frames between are followed by optical flow
-(track.flow_boxes) as before.
+N = 1 runs the full detector on every frame: the reference, 2-3x slower than the default.
+With a detector that is not BlazeFace (Haar), the frames between are followed by optical flow
+alone.
 
 `prefetch(items)`: frames are read and decoded on a thread of their own, a few ahead (a bounded
 queue), while the model runs on the frame before.
@@ -45,13 +51,16 @@ from .preprocessing import to_gray
 MIN_IMAGE_SIDE = 8            # as classify.MIN_IMAGE_SIDE: smaller frames hold no face
 ROI_SCALE = 2.0               # the crop around a predicted box: this many times its larger side
 ROI_MIN_SCORE = detect.BLAZE_MIN_SCORE   # a face found in its crop above this score is kept
+FACE_CHECK_EVERY = 5          # between full detections, BlazeFace checks the faces on every 5th
+                              # frame; optical flow follows them on the frames between (3, 4 and
+                              # 5 measured: reports/video_path/settings.json)
 CUT_THUMB = (32, 24)          # scene-cut test: thumbnails of the frames ...
 CUT_MEAN_DIFF = 40.0          # ... whose mean absolute difference (0..255) over this is a cut
 MOTION_THUMB_STEP = 8         # newcomer test: frames shrunk 8x (640x480 -> 80x60) ...
 MOTION_DIFF = 24              # ... a thumbnail pixel changed by more than this (0..255) ...
 MOTION_KEEP_OUT = 0.6         # ... away from the followed faces (boxes grown by this on each side)
 MOTION_MIN_PIXELS = 6         # ... in this many thumbnail pixels: something moved in, look for it
-FRAMING_KEEP = 0.5            # weight of the past in a track's framing map (see _calibrate)
+FRAMING_MEMORY = 8            # a track's full-detection measures of its framing map kept
 PREFETCH = 4                  # frames decoded ahead of the model
 
 
@@ -140,18 +149,20 @@ def _roi_detector(clf):
     return None
 
 
-def _thumb(gray: np.ndarray) -> np.ndarray:
-    import cv2
-
-    return cv2.resize(gray, CUT_THUMB, interpolation=cv2.INTER_AREA).astype(np.float32)
-
-
 def _motion_thumb(gray: np.ndarray) -> np.ndarray:
+    """The frame shrunk MOTION_THUMB_STEP times (a whole factor: OpenCV's fast INTER_AREA)."""
     import cv2
 
     h, w = gray.shape[:2]
     size = (max(1, w // MOTION_THUMB_STEP), max(1, h // MOTION_THUMB_STEP))
-    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA).astype(np.int16)
+    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+
+
+def _cut_thumb(motion_thumb: np.ndarray) -> np.ndarray:
+    """The scene-cut thumbnail, from the motion thumbnail (not the frame again)."""
+    import cv2
+
+    return cv2.resize(motion_thumb, CUT_THUMB, interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
 def _moved_outside(thumb: np.ndarray, prev: np.ndarray, boxes) -> bool:
@@ -180,21 +191,26 @@ class FrameTracker:
     """Classifies the frames of one video with track ids (see the module's docstring).
 
     `detect_every` N: the full-frame detector on every Nth classified frame at least (1: on
-    every frame, the reference); `smooth` in [0, 1) is the weight of the past in an exponential
-    moving average of each track's scores (0: none). `keyframes` counts the frames that got the
-    full detector."""
+    every frame, the reference); `check_every` M: between full detections, BlazeFace checks the
+    faces on every Mth frame (1: on every frame, no optical flow); `smooth` in [0, 1) is the
+    weight of the past in an exponential moving average of each track's scores (0: none).
+    `keyframes` counts the frames that got the full detector."""
 
     def __init__(self, smooth: float = defaults.VIDEO_SMOOTH,
-                 detect_every: int = defaults.VIDEO_DETECT_EVERY):
+                 detect_every: int = defaults.VIDEO_DETECT_EVERY,
+                 check_every: int = FACE_CHECK_EVERY):
         self.tracker = track.Tracker(max_gap=track.TRACK_MAX_GAP * detect_every)
         self.smooth = smooth
         self.detect_every = detect_every
+        self.check_every = check_every
         self.since_detect = 0
+        self.since_check = 0       # frames since a detector last saw the followed faces
         self.prev_gray = None
         self.prev_thumb = None
         self.prev_motion = None
         self.followed: tuple[detect.Detections, list] | None = None   # last frame's faces
-        self.framing: dict[int, np.ndarray] = {}   # track id -> short-range box -> full's box
+        self.exact: np.ndarray | None = None      # ... and their boxes unrounded
+        self.framing: dict[int, list] = {}   # track id -> recent maps, short-range box -> full's
         self.keyframes = 0
         self.frames = 0
 
@@ -256,29 +272,35 @@ class FrameTracker:
             scores[k], found[k] = sc, True
         return out_boxes, out_eyes, scores, found
 
-    def _calibrate(self, clf, roi, image, found: detect.Detections, tracks) -> None:
-        """Each track's map from the crop search's box to the full detector's box of the same
-        face, measured on this full-detection frame."""
+    def _calibrate(self, clf, roi, image, found: detect.Detections, tracks) -> np.ndarray:
+        """The map from the crop search's box to the full detector's box of the same face,
+        measured on this full-detection frame for each face, added to the recent ones. Returns
+        the faces' steadied boxes: each one's crop-search box so mapped (the full detector's
+        own where the search misses it), what the frames that follow are followed from."""
+        steady = found.boxes.astype(np.float64)
+        if roi is None or not len(found):
+            return steady
+        boxes, _, _, ok = self._mosaic_search(clf, roi, image, found.boxes)
         live = {t.id for t in tracks}
         self.framing = {k: v for k, v in self.framing.items() if k in live}
-        if roi is None or not len(found):
-            return
-        boxes, _, _, ok = self._mosaic_search(clf, roi, image, found.boxes)
-        for t, ref, got, good in zip(tracks, found.boxes.astype(np.float64), boxes, ok):
+        for t, ref, got, good in zip(tracks, steady, boxes, ok):
             if good and got[2] > 0 and got[3] > 0:
-                m = np.array([(ref[0] + ref[2] / 2 - got[0] - got[2] / 2) / got[2],
-                              (ref[1] + ref[3] / 2 - got[1] - got[3] / 2) / got[3],
-                              ref[2] / got[2], ref[3] / got[3]])
-                # averaged over the track's full-detection frames: one frame's wobble of either
-                # detector is not carried onto the frames that follow it
-                old = self.framing.get(t.id)
-                self.framing[t.id] = m if old is None else FRAMING_KEEP * old + (
-                    1 - FRAMING_KEEP) * m
+                seen = self.framing.setdefault(t.id, [])
+                seen.append(np.array([(ref[0] + ref[2] / 2 - got[0] - got[2] / 2) / got[2],
+                                      (ref[1] + ref[3] / 2 - got[1] - got[3] / 2) / got[3],
+                                      ref[2] / got[2], ref[3] / got[3]]))
+                del seen[:-FRAMING_MEMORY]
+        # the median of the track's recent measures: a single frame's wobble of the full
+        # detector (its box on one face can jump by a third from one frame to the next) is not
+        # carried onto the frames that follow it
+        return np.array([self._reframe(t.id, got) if good else ref
+                         for t, ref, got, good in zip(tracks, steady, boxes, ok)])
 
     def _reframe(self, tid: int, box: np.ndarray) -> np.ndarray:
-        m = self.framing.get(tid)
-        if m is None:
+        seen = self.framing.get(tid)
+        if not seen:
             return box
+        m = np.median(seen, axis=0)
         x, y, w, h = box
         cx, cy = x + w / 2 + m[0] * w, y + h / 2 + m[1] * h
         nw, nh = w * m[2], h * m[3]
@@ -286,65 +308,92 @@ class FrameTracker:
 
     # ------------------------------------------------------------------------ frame to frame
 
-    def _scene_cut(self, gray: np.ndarray) -> bool:
-        thumb = _thumb(gray)
+    def _scene_cut(self, motion_thumb: np.ndarray) -> bool:
+        thumb = _cut_thumb(motion_thumb)
         cut = (self.prev_thumb is not None
                and float(np.abs(thumb - self.prev_thumb).mean()) > CUT_MEAN_DIFF)
         self.prev_thumb = thumb
         return cut
 
     def _full(self, clf, image, gray):
+        """The full detector's faces and tracks, and the boxes the next frame follows."""
         self.keyframes += 1
-        self.since_detect = 0
+        self.since_detect = self.since_check = 0
         found = clf._detect(image)
         tracks = self.tracker.update(found.boxes.tolist())
+        steady = found.boxes.astype(np.float64)
         if self.detect_every > 1 and not clf.no_detect:
-            self._calibrate(clf, _roi_detector(clf), image, found, tracks)
-        return found, tracks
+            steady = self._calibrate(clf, _roi_detector(clf), image, found, tracks)
+        return found, tracks, steady
+
+    def _followed(self, boxes, scores, eyes, last: detect.Detections, last_tracks, shape):
+        """Every followed face's new box, each in a place of its own: (Detections sorted left
+        to right as the detector's, their tracks, their boxes unrounded); None where a face was
+        lost or two tracks landed on one face (faces crossing, one hidden): the full detector
+        then."""
+        if not len(boxes) or _overlapping(boxes):
+            return None
+        boxes = np.asarray(boxes, np.float64)
+        H, W = shape[:2]
+        x0, y0 = np.clip(boxes[:, 0], 0, W), np.clip(boxes[:, 1], 0, H)
+        x1, y1 = np.clip(boxes[:, 0] + boxes[:, 2], 0, W), np.clip(boxes[:, 1] + boxes[:, 3], 0, H)
+        exact = np.stack([x0, y0, x1 - x0, y1 - y0], 1)
+        rounded = np.round(exact).astype(np.int64)
+        if not (rounded[:, 2:] >= 1).all():
+            return None
+        order = np.lexsort((rounded[:, 1], rounded[:, 0]))
+        found = detect.Detections(rounded[order], np.asarray(scores, np.float32)[order],
+                                  None if last.eyes is None else np.asarray(eyes)[order])
+        return found, [last_tracks[k] for k in order], exact[order]
+
+    def _follow(self, clf, image, gray, guess):
+        """The per-track step (see the module's docstring): (Detections, tracks, unrounded
+        boxes) of the followed faces on this frame, or None (a face lost: the full detector)."""
+        last, last_tracks = self.followed
+        roi = _roi_detector(clf)
+        if roi is None:                  # not BlazeFace: optical flow alone
+            boxes, eyes, ok = track.flow_boxes(self.prev_gray, gray, self.exact, last.eyes)
+            return (detect.Detections(np.round(boxes[ok]).astype(np.int64), last.scores[ok],
+                                      None if eyes is None else eyes[ok]),
+                    [t for t, keep in zip(last_tracks, ok) if keep], boxes[ok])
+        if self.since_check + 1 < self.check_every:
+            # from the unrounded boxes: rounding every frame would drift a moving face's box
+            boxes, eyes, ok = track.flow_boxes(self.prev_gray, gray, self.exact, last.eyes)
+            if ok.all():
+                got = self._followed(boxes, last.scores, eyes, last, last_tracks, gray.shape)
+                if got is not None:
+                    self.since_check += 1
+                    return got
+        # the check (or flow lost a face): BlazeFace on the crops, mapped onto the full
+        # detector's framing of each face
+        boxes, eyes, scores, ok = self._mosaic_search(clf, roi, image, guess)
+        if not ok.all():
+            return None
+        boxes = np.array([self._reframe(t.id, b) for t, b in zip(last_tracks, boxes)])
+        self.since_check = 0
+        return self._followed(boxes, scores, eyes, last, last_tracks, gray.shape)
 
     def _faces_and_tracks(self, clf, image: np.ndarray, gray: np.ndarray):
-        cut = self._scene_cut(gray) if self.detect_every > 1 else False
-        motion = _motion_thumb(gray) if self.detect_every > 1 else None
+        thumb = _motion_thumb(gray) if self.detect_every > 1 else None
+        cut = self._scene_cut(thumb) if thumb is not None else False
+        motion = thumb.astype(np.int16) if thumb is not None else None
         keyframe = (self.since_detect % self.detect_every == 0 or not self.followed or cut
                     or clf.no_detect or self.prev_gray is None
                     or self.prev_gray.shape != gray.shape)
-        found = tracks = None
+        got = None
         if not keyframe:
             last, last_tracks = self.followed
             step = self.tracker.step + 1
             guess = np.array([t.predicted(step) for t in last_tracks], np.float64)
             # something moved where no followed face is: a newcomer, maybe; the full detector
             # looks now rather than at the next periodic keyframe
-            keyframe = _moved_outside(motion, self.prev_motion,
-                                      np.concatenate([guess, last.boxes.astype(np.float64)]))
-        if not keyframe:
-            roi = _roi_detector(clf)
-            if roi is not None:
-                boxes, eyes, scores, ok = self._mosaic_search(clf, roi, image, guess)
-                if ok.all() and not _overlapping(boxes):
-                    # every face re-found, each in a place of its own (two tracks on one face:
-                    # faces crossing, one hidden): no full detection this frame
-                    H, W = gray.shape[:2]
-                    boxes = np.array([self._reframe(t.id, b) for t, b in zip(last_tracks, boxes)])
-                    x0 = np.clip(boxes[:, 0], 0, W)
-                    y0 = np.clip(boxes[:, 1], 0, H)
-                    x1 = np.clip(boxes[:, 0] + boxes[:, 2], 0, W)
-                    y1 = np.clip(boxes[:, 1] + boxes[:, 3], 0, H)
-                    boxes = np.round(np.stack([x0, y0, x1 - x0, y1 - y0], 1)).astype(np.int64)
-                    if (boxes[:, 2:] >= 1).all():    # left to right, as the detector's
-                        order = np.lexsort((boxes[:, 1], boxes[:, 0]))
-                        found = detect.Detections(boxes[order], scores[order],
-                                                  None if last.eyes is None else eyes[order])
-                        tracks = [last_tracks[k] for k in order]
-            else:                        # not BlazeFace: optical flow, as before
-                boxes, eyes, ok = track.flow_boxes(self.prev_gray, gray, last.boxes, last.eyes)
-                found = detect.Detections(boxes[ok], last.scores[ok],
-                                          None if eyes is None else eyes[ok])
-                tracks = [t for t, keep in zip(last_tracks, ok) if keep]
-            if found is not None:
-                self.tracker.keep(tracks, found.boxes.tolist())
-        if found is None:                # a keyframe, or a face lost: the full detector
-            found, tracks = self._full(clf, image, gray)
+            if not _moved_outside(motion, self.prev_motion,
+                                  np.concatenate([guess, last.boxes.astype(np.float64)])):
+                got = self._follow(clf, image, gray, guess)
+            if got is not None:
+                self.tracker.keep(got[1], got[0].boxes.tolist())
+        # a keyframe, or a face lost: the full detector
+        found, tracks, self.exact = got if got is not None else self._full(clf, image, gray)
         self.since_detect += 1
         self.followed = (found, tracks) if len(found) else None
         self.prev_gray = gray

@@ -44,6 +44,10 @@ It includes third-party files, each under the Apache License, Version 2.0 (liter
 """
 
 
+# the page's framing map (pipeline.js): the weight of the past in an average over a track's
+# full-detection frames (classify's path takes the median of a track's recent measures instead)
+PAGE_FRAMING_KEEP = 0.5
+
 def default_out(model) -> Path:
     """Where the page goes when --out is left out: a folder `web` beside the model."""
     return Path(model).parent / "web"
@@ -106,7 +110,7 @@ def config(model_name: str, labels: list[str], kind: str, litert: str) -> dict:
             "margin": defaults.FACE_MARGIN, "align": defaults.ALIGN_FACES,
             "max_image_side": defaults.MAX_IMAGE_SIDE, "min_image_side": MIN_IMAGE_SIDE,
             "video": {"detect_every": defaults.VIDEO_DETECT_EVERY,
-                      "roi_scale": video.ROI_SCALE, "framing_keep": video.FRAMING_KEEP,
+                      "roi_scale": video.ROI_SCALE, "framing_keep": PAGE_FRAMING_KEEP,
                       "motion": {"thumb_step": video.MOTION_THUMB_STEP, "diff": video.MOTION_DIFF,
                                  "keep_out": video.MOTION_KEEP_OUT,
                                  "min_pixels": video.MOTION_MIN_PIXELS}}}
