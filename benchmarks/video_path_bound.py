@@ -47,6 +47,20 @@ def _unmoved(prev_gray, gray, boxes, eyes=None):
     return boxes, eyes, np.ones(len(boxes), bool)
 
 
+def best_thread_times(runs: dict, rounds: int) -> dict:
+    """Each run's best thread CPU time (s) over `rounds` interleaved rounds, the order reversed
+    every other round, after one warm-up call of each."""
+    for run in runs.values():
+        run()
+    best = {name: np.inf for name in runs}
+    for r in range(rounds):
+        for name, run in (list(runs.items()) if r % 2 == 0 else list(runs.items())[::-1]):
+            t = time.thread_time()
+            run()
+            best[name] = min(best[name], time.thread_time() - t)
+    return best
+
+
 def main(photos=str(REPO.parent / "shared" / "photos"), rounds: int = 3, out: str = None):
     """fer's frame time over fer-edge's, per setting of the video path (JSON)."""
     with tempfile.TemporaryDirectory() as tmp, quiet_native_stderr(always=True):
@@ -76,14 +90,7 @@ def main(photos=str(REPO.parent / "shared" / "photos"), rounds: int = 3, out: st
                 "detect_every_5": path(5), "detect_every_60": path(60),
                 "free_step_default": path(defaults.VIDEO_DETECT_EVERY, True),
                 "free_step_detect_every_60": path(60, True)}
-        for run in runs.values():          # warm-up
-            run()
-        best = {name: np.inf for name in runs}
-        for r in range(rounds):
-            for name, run in (list(runs.items()) if r % 2 == 0 else list(runs.items())[::-1]):
-                t = time.thread_time()
-                run()
-                best[name] = min(best[name], time.thread_time() - t)
+        best = best_thread_times(runs, rounds)
     result = {"command": "python benchmarks/video_path_bound.py " + " ".join(sys.argv[1:]),
               "host": host(), "frames": len(items), "rounds": rounds,
               "ms_per_frame": {k: round(v / len(items) * 1000, 2) for k, v in best.items()},

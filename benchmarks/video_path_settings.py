@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import e2e_speed  # noqa: E402
+from video_path_bound import best_thread_times  # noqa: E402
 from fer_peer import FerPipeline, fetch_fer  # noqa: E402
 from fer_edge.edge.classify import Classifier  # noqa: E402
 from fer_edge.edge.fileio import write_json  # noqa: E402
@@ -73,14 +73,7 @@ def main(photos=str(REPO.parent / "shared" / "photos"), settings="5x1,30x1,30x3,
         runs = {"fer": lambda: [fer(item.image) for item in clip],
                 **{name: (lambda n=r["detect_every"], m=r["check_every"]: path(clip, n, m))
                    for name, r in rows.items()}}
-        for run in runs.values():        # warm-up
-            run()
-        best = {name: np.inf for name in runs}
-        for r in range(rounds):
-            for name, run in (list(runs.items()) if r % 2 == 0 else list(runs.items())[::-1]):
-                t = time.thread_time()
-                run()
-                best[name] = min(best[name], time.thread_time() - t)
+        best = best_thread_times(runs, rounds)
     for name, row in rows.items():
         row["ms_per_frame"] = round(best[name] / len(clip) * 1000, 2)
         row["fer_time_over_ours"] = round(best["fer"] / best[name], 2)

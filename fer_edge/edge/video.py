@@ -321,10 +321,9 @@ class FrameTracker:
         self.since_detect = self.since_check = 0
         found = clf._detect(image)
         tracks = self.tracker.update(found.boxes.tolist())
-        steady = found.boxes.astype(np.float64)
         if self.detect_every > 1 and not clf.no_detect:
-            steady = self._calibrate(clf, _roi_detector(clf), image, found, tracks)
-        return found, tracks, steady
+            return found, tracks, self._calibrate(clf, _roi_detector(clf), image, found, tracks)
+        return found, tracks, found.boxes.astype(np.float64)
 
     def _followed(self, boxes, scores, eyes, last: detect.Detections, last_tracks, shape):
         """Every followed face's new box, each in a place of its own: (Detections sorted left
