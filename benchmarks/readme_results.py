@@ -346,8 +346,8 @@ def _kernels_note() -> str:
     own = pairs["litert_xnnpack | litert_builtin"]["agreement"]
     return (f" The int8 .tflite itself gives the same answer under LiteRT's XNNPack and its "
             f"builtin kernels on {_pct(own)} of val faces (`{KERNELS.relative_to(REPO)}`): "
-            f"the default's LeakyReLU is computed differently by every int8 runtime, and that, "
-            f"not the export, is what the .onnx's agreement measures (reports/onnx/README.md).")
+            f"int8 runtimes round a few activations a step apart, and that, not the export, is "
+            f"what the .onnx's agreement measures (reports/onnx/README.md).")
 
 
 def _web_row() -> list[str]:
