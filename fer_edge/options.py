@@ -474,11 +474,12 @@ CLASSIFY = Command("classify", "Detect faces and classify their emotion with a .
     Opt("camera", int, low=0, help="also read camera N (e.g. 0), until it ends or Ctrl-C"),
     Opt("detect_every", int, low=1, default=defaults.VIDEO_DETECT_EVERY,
         help="in videos and streams, the full-frame face detector on every Nth classified "
-        "frame, and on a lost face, a scene cut or motion away from the followed faces (a face "
-        "that comes in is found on its first frame; one that appears without moving at most "
-        "N-1 frames late); in between, each face is followed by optical flow in a crop around "
-        "it and checked by short-range BlazeFace there every 5th frame, all faces in one small "
-        "call (default: 2.4x the frame rate of 1, the same emotion on 97-98% of faces: "
+        "frame, and on a lost face or a scene cut; motion away from the followed faces is "
+        "searched by short-range BlazeFace in a crop around it (a face that comes in is found "
+        "on its first frame; one that appears without moving at most N-1 frames late); in "
+        "between, each face is followed by optical flow in a crop around it and checked by "
+        "short-range BlazeFace there every 5th frame, all faces in one small call (default: "
+        "2-3x the frame rate of 1, the same emotion on 96-97% of faces: "
         "models/eval/e2e_speed.json). 1 runs the full detector on every frame: the reference, "
         "slowest"),
     Opt("max_pixels", int, low=1, default=defaults.MAX_PIXELS, help="largest image, width x "

@@ -1,6 +1,7 @@
 """Issue 35's video path (edge/video.py): the full-frame detector at the start, every Nth frame,
-on a lost face, motion away from the faces or a scene cut; each face followed by optical flow
-and checked in a crop around it in between. Synthetic clips from examples/astronaut.jpg."""
+on a lost face or a scene cut; each face followed by optical flow and checked in a crop around
+it in between; a newcomer searched for in a crop where the picture changed. Synthetic clips
+from examples/astronaut.jpg."""
 
 from __future__ import annotations
 
@@ -88,18 +89,43 @@ def test_boxes_within_a_few_pixels_of_detection_on_every_frame(clf, clips, face_
 
 
 def test_a_face_entering_mid_clip_is_found_on_its_first_frame(clf, clips, face_tile):
-    # the picture changes away from the followed face: the full detector looks at once, whatever
-    # the phase of the periodic search
+    # the picture changes away from the followed face: the short-range model searches a crop
+    # around the change at once, whatever the phase of the periodic search, and the full
+    # detector is not needed
     for enter in (7, 8, 9, 10, 11):
         path = moving_faces_video(clips / f"enter{enter}.mp4",
                                   [face_tile, cv2.flip(face_tile, 1)],
                                   [(40, 60, 200, 80), (420, 280, 380, 260, enter, 29)],
                                   frames=30, fps=15, side=120)
-        found = [len(r["faces"]) for r in frames_of(clf, path)]
+        with clf.video(str(path)) as frames:
+            rows = list(frames)
+            assert frames.tracker.keyframes == 1 + (30 > BOUND)      # the start only
+        found = [len(r["faces"]) for r in rows]
         assert found[:enter] == [1] * enter
         first = found.index(2)
         assert first == enter, (enter, found)
         assert found[first:] == [2] * (30 - first)
+        ref = frames_of(clf, path, 1)[first]["faces"]
+        new = max(rows[first]["faces"], key=lambda f: f["box"][1])     # the lower one
+        assert max(_iou(f["box"], new["box"]) for f in ref) >= 0.7
+        assert new["track"] == 2 and {f["track"] for f in rows[-1]["faces"]} == {1, 2}
+
+
+def test_motion_that_is_no_face_gets_the_full_detector_every_few_frames(clf, clips, face_tile):
+    # a textured square (no face) glides past the face: the crop search finds nothing there,
+    # and the full detector looks on every ARRIVAL_TRIES-th frame of it
+    cells = (np.indices(face_tile.shape[:2]) // 30).sum(0) % 2          # a 30 px checkerboard
+    blob = np.repeat((30 + 190 * cells).astype(np.uint8)[:, :, None], 3, 2)
+    path = moving_faces_video(clips / "blob.mp4", [face_tile, blob],
+                              [(40, 60, 60, 80), (420, 300, 200, 300, 10, 25)], frames=30,
+                              fps=15, side=120)
+    with clf.video(str(path)) as frames:
+        rows = list(frames)
+        keyframes = frames.tracker.keyframes
+    assert [len(r["faces"]) for r in rows] == [1] * 30
+    moving = 25 - 10 + 1 + 1                 # the frames it moves on, and the one it leaves
+    expected = 1 + moving // video.ARRIVAL_TRIES    # the start, then every third frame of it
+    assert expected - 1 <= keyframes <= expected + 1, keyframes
 
 
 def test_two_faces_crossing_keep_their_ids(clf, clips, face_tile):
@@ -119,19 +145,21 @@ def test_two_faces_crossing_keep_their_ids(clf, clips, face_tile):
         assert ids == {"upper": 1, "lower": 2}
 
 
-def test_motion_away_from_the_followed_faces_gets_the_full_detector():
+def test_motion_away_from_the_followed_faces_is_found_where_it_is():
     still = np.full((60, 80), 100, np.int16)
     moved = still.copy()
     moved[40:43, 10:12] = 160                       # 6 thumbnail pixels changed, bottom left
     face = [[320, 120, 80, 80]]                     # frame pixels: thumbnail (40, 15) to (50, 25)
-    assert video._moved_outside(moved, still, face)
-    assert not video._moved_outside(still, still, face)
+    step = video.MOTION_THUMB_STEP
+    assert video._motion_outside(moved, still, face) == (10 * step, 40 * step, 12 * step,
+                                                         43 * step)
+    assert video._motion_outside(still, still, face) is None
     near = still.copy()
     near[12:28, 35:55] = 200                        # the face and what moves with it
-    assert not video._moved_outside(near, still, face)
+    assert video._motion_outside(near, still, face) is None
     few = still.copy()
     few[40:42, 10:12] = 160                         # 4 pixels: noise, not a face
-    assert not video._moved_outside(few, still, face)
+    assert video._motion_outside(few, still, face) is None
 
 
 def test_a_scene_cut_gets_the_full_detector(clf, face_tile):

@@ -243,7 +243,7 @@ def test_camera_mode_draws_a_face_and_its_label_within_10_s(site, tmp_path, face
 def test_camera_mode_finds_a_face_that_comes_in_by_the_motion_trigger(site, tmp_path, face_tile):
     """A face still from the start, a second that appears half-way (the camera loops the clip):
     with the periodic full detection pushed out of reach (detect_every 1000 in the page's
-    fer-web.json), only the newcomer test (video._moved_outside's, in the page) can find it."""
+    fer-web.json), only the newcomer test (video._motion_outside's, in the page) can find it."""
     root, base = site
     page = root / "slow_keyframes"
     assert export_web(REPO / "tests" / "data" / "tiny_int8.tflite", page) == 0

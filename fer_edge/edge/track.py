@@ -99,12 +99,19 @@ class Tracker:
             out.append(track)
         return out
 
-
-    def keep(self, tracks: list[_Track], boxes) -> None:
-        """Tracks followed into the next frame without the detector (their new boxes)."""
+    def keep(self, tracks: list, boxes) -> list[_Track]:
+        """Tracks followed into the next frame without the full detector (their new boxes); a
+        None among them: a face found coming in, a new track. The tracks, in order."""
         self.step += 1
+        out = []
         for t, box in zip(tracks, boxes):
+            if t is None:
+                t = _Track(self.next_id, tuple(box), self.step)
+                self.next_id += 1
+                self.tracks.append(t)
             t.move(box, self.step)
+            out.append(t)
+        return out
 
 
 def smooth(track: _Track, scores: np.ndarray, weight: float) -> np.ndarray:
@@ -228,6 +235,14 @@ def _flow_crops(prev_gray: np.ndarray, gray: np.ndarray, box):
     return a, b, np.array([x0, y0], np.float64), scale
 
 
+def _median(values: np.ndarray) -> np.ndarray:
+    """np.median along the first axis, for the few points here (np.median's own set-up costs
+    several times the sort of 25 numbers)."""
+    v = np.sort(values, axis=0)
+    n = len(v)
+    return (v[(n - 1) // 2] + v[n // 2]) * 0.5
+
+
 def _median_flow(a: np.ndarray, b: np.ndarray, points: np.ndarray):
     """Points of crop `a` followed into crop `b` by pyramidal Lucas-Kanade, forward and back
     (a point whose return misses its start by more than the median is dropped: TLD's median
@@ -238,11 +253,17 @@ def _median_flow(a: np.ndarray, b: np.ndarray, points: np.ndarray):
     q, ok, _ = cv2.calcOpticalFlowPyrLK(a, b, p, None, winSize=FLOW_WINDOW, maxLevel=FLOW_LEVELS)
     r, back, _ = cv2.calcOpticalFlowPyrLK(b, a, q, None, winSize=FLOW_WINDOW,
                                           maxLevel=FLOW_LEVELS)
-    ok = ok.ravel().astype(bool) & back.ravel().astype(bool)
-    error = np.linalg.norm((r - p).reshape(-1, 2), axis=1)
+    ok = (ok & back).ravel().astype(bool)
+    d = (r - p).reshape(-1, 2)
+    error = np.sqrt((d * d).sum(1))
     if ok.any():
-        ok &= error <= max(float(np.median(error[ok])), FLOW_MIN_FB_ERROR)
+        ok &= error <= max(float(_median(error[ok])), FLOW_MIN_FB_ERROR)
     return p.reshape(-1, 2)[ok], q.reshape(-1, 2)[ok]
+
+
+# the grid followed inside each face: the inner 60% of its box, as shares of its size
+_GRID_T = (np.arange(FLOW_GRID) + 0.5) / FLOW_GRID * 0.6 + 0.2
+FLOW_POINTS = np.stack(np.meshgrid(_GRID_T, _GRID_T), -1).reshape(-1, 2)
 
 
 def flow_boxes(prev_gray: np.ndarray, gray: np.ndarray, boxes: np.ndarray, eyes=None):
@@ -254,24 +275,22 @@ def flow_boxes(prev_gray: np.ndarray, gray: np.ndarray, boxes: np.ndarray, eyes=
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     out_boxes, out_eyes = boxes.copy(), None if eyes is None else np.array(eyes, np.float32)
     found = np.zeros(len(boxes), bool)
-    t = (np.arange(FLOW_GRID) + 0.5) / FLOW_GRID * 0.6 + 0.2     # the inner 60% of the box
-    grid = np.stack(np.meshgrid(t, t), -1).reshape(-1, 2)
     H, W = gray.shape[:2]
     for i, (x, y, w, h) in enumerate(boxes):
         crops = _flow_crops(prev_gray, gray, (x, y, w, h))
         if crops is None:
             continue
         a, b, origin, scale = crops
-        start, end = _median_flow(a, b, ((x, y) - origin + grid * (w, h)) * scale)
+        start, end = _median_flow(a, b, ((x, y) - origin + FLOW_POINTS * (w, h)) * scale)
         if len(start) < FLOW_MIN_POINTS:
             continue
         start, end = start / scale, end / scale              # back to frame pixels
-        shift = np.median(end - start, axis=0)
-        d0 = np.linalg.norm(start - start.mean(0), axis=1)
-        d1 = np.linalg.norm(end - end.mean(0), axis=1)
+        sx, sy = _median(end - start)
+        d0, d1 = start - start.mean(0), end - end.mean(0)
+        d0, d1 = np.sqrt((d0 * d0).sum(1)), np.sqrt((d1 * d1).sum(1))
         spread = d0 > 1
-        zoom = float(np.median(d1[spread] / d0[spread])) if spread.any() else 1.0
-        cx, cy = x + w / 2 + shift[0], y + h / 2 + shift[1]
+        zoom = float(_median(d1[spread] / d0[spread])) if spread.any() else 1.0
+        cx, cy = x + w / 2 + sx, y + h / 2 + sy
         out_boxes[i] = (cx - w * zoom / 2, cy - h * zoom / 2, w * zoom, h * zoom)
         if out_eyes is not None:
             out_eyes[i] = (out_eyes[i] - (x + w / 2, y + h / 2)) * zoom + (cx, cy)

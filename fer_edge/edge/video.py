@@ -5,12 +5,18 @@ detector on every frame (numpy, OpenCV and LiteRT only).
 `FrameTracker(detect_every=N)`, N > 1 (the default, defaults.VIDEO_DETECT_EVERY):
 
 - full-frame detection (the Classifier's detector, `blazeface_dual` by default) on the first
-  frame; on a frame where the picture changed away from the followed faces (an 80x60 thumbnail
-  against the last frame's, the faces' boxes and what moves with them left out): something
-  came in, and a face that enters is found on its first frame; on every Nth frame (the net
-  under that: a face that came in without moving, or turned towards the camera, is found at
-  most N - 1 frames late); on a frame where a followed face is lost; and on a scene cut (the
-  frame's 32x24 thumbnail, shrunk from the 80x60 one, far from the last one);
+  frame; on every Nth frame (the net under the newcomer search below: a face that came in
+  without moving, or turned towards the camera, is found at most N - 1 frames late); on a
+  frame where a followed face is lost; and on a scene cut (the frame's 32x24 thumbnail, shrunk
+  from the 80x60 one, far from the last one);
+- newcomers: where the picture changed away from the followed faces (an 80x60 thumbnail
+  against the last frame's, the faces' boxes and what moves with them left out), something
+  came in. The short-range model searches a square crop around the change (1 ms, against 6
+  for the full detector), so a face that enters is found on its first frame. The full
+  detector looks instead when that crop would be larger than the frame's height, when what
+  it finds there covers part of a followed face (faces over faces), and on every
+  ARRIVAL_TRIES-th motion frame in a row with nothing found (a face the short-range model
+  misses there, or motion that is no face: a waving hand);
 - on the frames between, a per-track step of two kinds:
   - on most frames, optical flow ("median flow", track.flow_boxes): Lucas-Kanade on a grid of
     points inside each face, in a small crop around it, forward and back; the box follows the
@@ -60,6 +66,12 @@ MOTION_THUMB_STEP = 8         # newcomer test: frames shrunk 8x (640x480 -> 80x6
 MOTION_DIFF = 24              # ... a thumbnail pixel changed by more than this (0..255) ...
 MOTION_KEEP_OUT = 0.6         # ... away from the followed faces (boxes grown by this on each side)
 MOTION_MIN_PIXELS = 6         # ... in this many thumbnail pixels: something moved in, look for it
+ARRIVAL_GROW = 1.5            # a newcomer is searched for in a square this many times the
+ARRIVAL_MIN_SIDE = 96         # changed region's larger side (at least this many pixels) ...
+ARRIVAL_TRIES = 3             # ... and after this many motion frames in a row without one found
+                              # there, the full detector looks (the bound on a newcomer's delay)
+ARRIVAL_MAX_OVERLAP = 0.1     # a face found there covering more of a followed face than this
+                              # (and less than the same face would): the full detector looks
 FRAMING_MEMORY = 8            # a track's full-detection measures of its framing map kept
 PREFETCH = 4                  # frames decoded ahead of the model
 
@@ -150,12 +162,10 @@ def _roi_detector(clf):
 
 
 def _motion_thumb(gray: np.ndarray) -> np.ndarray:
-    """The frame shrunk MOTION_THUMB_STEP times (a whole factor: OpenCV's fast INTER_AREA)."""
-    import cv2
-
+    """The frame shrunk MOTION_THUMB_STEP times (halved three times: 0.02 ms for 640x480, where
+    one 8x INTER_AREA takes 0.13; a pixel differs by 1 at most)."""
     h, w = gray.shape[:2]
-    size = (max(1, w // MOTION_THUMB_STEP), max(1, h // MOTION_THUMB_STEP))
-    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    return detect.fit(gray, max(1, w // MOTION_THUMB_STEP), max(1, h // MOTION_THUMB_STEP))[0]
 
 
 def _cut_thumb(motion_thumb: np.ndarray) -> np.ndarray:
@@ -165,10 +175,11 @@ def _cut_thumb(motion_thumb: np.ndarray) -> np.ndarray:
     return cv2.resize(motion_thumb, CUT_THUMB, interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
-def _moved_outside(thumb: np.ndarray, prev: np.ndarray, boxes) -> bool:
-    """Whether the picture changed between two thumbnails away from `boxes` (x, y, w, h in frame
+def _motion_outside(thumb: np.ndarray, prev: np.ndarray, boxes):
+    """Where the picture changed between two thumbnails away from `boxes` (x, y, w, h in frame
     pixels, grown by MOTION_KEEP_OUT of their size on each side: hair, neck and shoulders move
-    with a face)."""
+    with a face): the changed thumbnail pixels' bounds (x0, y0, x1, y1) in frame pixels, or None
+    (fewer than MOTION_MIN_PIXELS changed: nothing came in)."""
     changed = np.abs(thumb - prev) > MOTION_DIFF
     th, tw = changed.shape
     for x, y, w, h in np.asarray(boxes, np.float64).reshape(-1, 4):
@@ -178,7 +189,10 @@ def _moved_outside(thumb: np.ndarray, prev: np.ndarray, boxes) -> bool:
         x1 = min(tw, int(np.ceil((x + w + gx) / MOTION_THUMB_STEP)))
         y1 = min(th, int(np.ceil((y + h + gy) / MOTION_THUMB_STEP)))
         changed[y0:y1, x0:x1] = False
-    return int(changed.sum()) >= MOTION_MIN_PIXELS
+    if int(changed.sum()) < MOTION_MIN_PIXELS:
+        return None
+    ys, xs = np.nonzero(changed)
+    return tuple(MOTION_THUMB_STEP * v for v in (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))
 
 
 def _overlapping(boxes: np.ndarray, iou: float = track.TRACK_MIN_IOU) -> bool:
@@ -211,6 +225,7 @@ class FrameTracker:
         self.followed: tuple[detect.Detections, list] | None = None   # last frame's faces
         self.exact: np.ndarray | None = None      # ... and their boxes unrounded
         self.framing: dict[int, list] = {}   # track id -> recent maps, short-range box -> full's
+        self.arrival_misses = 0    # motion frames in a row whose crop search found no newcomer
         self.keyframes = 0
         self.frames = 0
 
@@ -219,8 +234,6 @@ class FrameTracker:
     def _mosaic_search(self, clf, roi, image: np.ndarray, boxes: np.ndarray):
         """Each box's face searched for in a square crop around it, all crops in one call of
         the `roi` detector: (boxes, eyes, scores, found) in image pixels."""
-        import cv2
-
         n = len(boxes)
         side = roi.side
         grid = int(np.ceil(np.sqrt(n)))
@@ -241,11 +254,10 @@ class FrameTracker:
                 crop[sy0 - iy0:sy1 - iy0, sx0 - ix0:sx1 - ix0] = color[sy0:sy1, sx0:sx1]
             f = cell / max(crop.shape[:2])
             cw, ch = max(1, round(crop.shape[1] * f)), max(1, round(crop.shape[0] * f))
-            tile = cv2.resize(crop, (cw, ch), interpolation=cv2.INTER_AREA if f < 1
-                              else cv2.INTER_LINEAR)
+            tile, scales = detect.fit(crop, cw, ch)
             gx, gy = (k % grid) * cell, (k // grid) * cell
             mosaic[gy:gy + ch, gx:gx + cw] = tile
-            origins.append((gx, gy, ix0, iy0, 1.0 / f))
+            origins.append((gx, gy, ix0, iy0, 1.0 / scales))
         with clf._lock:
             clf._check_open()
             got = roi.detect(mosaic)
@@ -265,8 +277,8 @@ class FrameTracker:
             if shift >= nearest[k]:
                 continue
             nearest[k] = shift
-            out_boxes[k] = ((b[0] - gx) * inv + ix0, (b[1] - gy) * inv + iy0, b[2] * inv,
-                            b[3] * inv)
+            out_boxes[k] = ((b[0] - gx) * inv[0] + ix0, (b[1] - gy) * inv[1] + iy0,
+                            b[2] * inv[0], b[3] * inv[1])
             if e is not None:
                 out_eyes[k] = (e - (gx, gy)) * inv + (ix0, iy0)
             scores[k], found[k] = sc, True
@@ -296,8 +308,10 @@ class FrameTracker:
         return np.array([self._reframe(t.id, got) if good else ref
                          for t, ref, got, good in zip(tracks, steady, boxes, ok)])
 
-    def _reframe(self, tid: int, box: np.ndarray) -> np.ndarray:
-        seen = self.framing.get(tid)
+    def _reframe(self, tid: int | None, box: np.ndarray) -> np.ndarray:
+        """A crop search's box mapped onto the full detector's framing: by the track's recent
+        measures, or every track's for a face without one of its own (a newcomer)."""
+        seen = self.framing.get(tid) or [m for v in self.framing.values() for m in v]
         if not seen:
             return box
         m = np.median(seen, axis=0)
@@ -318,18 +332,19 @@ class FrameTracker:
     def _full(self, clf, image, gray):
         """The full detector's faces and tracks, and the boxes the next frame follows."""
         self.keyframes += 1
-        self.since_detect = self.since_check = 0
+        self.since_detect = self.since_check = self.arrival_misses = 0
         found = clf._detect(image)
         tracks = self.tracker.update(found.boxes.tolist())
         if self.detect_every > 1 and not clf.no_detect:
             return found, tracks, self._calibrate(clf, _roi_detector(clf), image, found, tracks)
         return found, tracks, found.boxes.astype(np.float64)
 
-    def _followed(self, boxes, scores, eyes, last: detect.Detections, last_tracks, shape):
+    @staticmethod
+    def _followed(boxes, scores, eyes, tracks, shape):
         """Every followed face's new box, each in a place of its own: (Detections sorted left
-        to right as the detector's, their tracks, their boxes unrounded); None where a face was
-        lost or two tracks landed on one face (faces crossing, one hidden): the full detector
-        then."""
+        to right as the detector's, their tracks (None: a newcomer's, started by the caller),
+        their boxes unrounded); None where a face was lost or two faces landed on one place
+        (faces crossing, one hidden): the full detector then."""
         if not len(boxes) or _overlapping(boxes):
             return None
         boxes = np.asarray(boxes, np.float64)
@@ -342,8 +357,46 @@ class FrameTracker:
             return None
         order = np.lexsort((rounded[:, 1], rounded[:, 0]))
         found = detect.Detections(rounded[order], np.asarray(scores, np.float32)[order],
-                                  None if last.eyes is None else np.asarray(eyes)[order])
-        return found, [last_tracks[k] for k in order], exact[order]
+                                  None if eyes is None else np.asarray(eyes)[order])
+        return found, [tracks[k] for k in order], exact[order]
+
+    def _arrivals(self, clf, image: np.ndarray, region, got):
+        """Faces that came in where the picture changed (`region` x0, y0, x1, y1), searched for
+        by the short-range model in a square crop around it and added to the followed faces
+        (`got`, as _follow's; a newcomer's track None). None: the full detector (not BlazeFace,
+        a change too large for a crop, or no newcomer found on ARRIVAL_TRIES frames in a row)."""
+        roi = _roi_detector(clf)
+        H, W = image.shape[:2]
+        x0, y0, x1, y1 = region
+        side = max(ARRIVAL_MIN_SIDE, ARRIVAL_GROW * max(x1 - x0, y1 - y0))
+        if roi is None or side > min(H, W):
+            return None
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        ix0, iy0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
+        ix1, iy1 = int(min(W, cx + side / 2)), int(min(H, cy + side / 2))
+        with clf._lock:
+            clf._check_open()
+            near = roi.detect(image[iy0:iy1, ix0:ix1])
+        found, tracks, exact = got
+        followed = detect._corners(exact)
+        new = []
+        for k, box in enumerate(detect._corners(near.boxes + (ix0, iy0, 0, 0))):
+            iou, inside = detect._overlap(box, followed)
+            if ((iou > detect.DUAL_SAME_FACE_IOU) | (inside > detect.DUAL_SAME_FACE_INSIDE)).any():
+                continue                              # a followed face
+            if (inside > ARRIVAL_MAX_OVERLAP).any():  # faces over faces (one box on two of them,
+                return None                           # one face half hidden): the full detector
+            new.append(k)
+        if not new:
+            self.arrival_misses += 1
+            return None if self.arrival_misses >= ARRIVAL_TRIES else got
+        self.arrival_misses = 0
+        boxes = [self._reframe(None, near.boxes[k] + (ix0, iy0, 0, 0)) for k in new]
+        eyes = None if found.eyes is None or near.eyes is None else np.concatenate(
+            [found.eyes, near.eyes[new] + (ix0, iy0)])
+        return self._followed(np.concatenate([exact, boxes]),
+                              np.concatenate([found.scores, near.scores[new]]), eyes,
+                              tracks + [None] * len(new), image.shape)
 
     def _follow(self, clf, image, gray, guess):
         """The per-track step (see the module's docstring): (Detections, tracks, unrounded
@@ -359,7 +412,7 @@ class FrameTracker:
             # from the unrounded boxes: rounding every frame would drift a moving face's box
             boxes, eyes, ok = track.flow_boxes(self.prev_gray, gray, self.exact, last.eyes)
             if ok.all():
-                got = self._followed(boxes, last.scores, eyes, last, last_tracks, gray.shape)
+                got = self._followed(boxes, last.scores, eyes, last_tracks, gray.shape)
                 if got is not None:
                     self.since_check += 1
                     return got
@@ -370,7 +423,8 @@ class FrameTracker:
             return None
         boxes = np.array([self._reframe(t.id, b) for t, b in zip(last_tracks, boxes)])
         self.since_check = 0
-        return self._followed(boxes, scores, eyes, last, last_tracks, gray.shape)
+        return self._followed(boxes, scores, None if last.eyes is None else eyes, last_tracks,
+                              gray.shape)
 
     def _faces_and_tracks(self, clf, image: np.ndarray, gray: np.ndarray):
         thumb = _motion_thumb(gray) if self.detect_every > 1 else None
@@ -384,13 +438,17 @@ class FrameTracker:
             last, last_tracks = self.followed
             step = self.tracker.step + 1
             guess = np.array([t.predicted(step) for t in last_tracks], np.float64)
-            # something moved where no followed face is: a newcomer, maybe; the full detector
-            # looks now rather than at the next periodic keyframe
-            if not _moved_outside(motion, self.prev_motion,
-                                  np.concatenate([guess, last.boxes.astype(np.float64)])):
-                got = self._follow(clf, image, gray, guess)
+            region = _motion_outside(motion, self.prev_motion,
+                                     np.concatenate([guess, last.boxes.astype(np.float64)]))
+            if region is None:
+                self.arrival_misses = 0
+            got = self._follow(clf, image, gray, guess)
+            if got is not None and region is not None:
+                # something moved where no followed face is: a newcomer, maybe, looked for there
+                got = self._arrivals(clf, image, region, got)
             if got is not None:
-                self.tracker.keep(got[1], got[0].boxes.tolist())
+                found, tracks, exact = got
+                got = found, self.tracker.keep(tracks, found.boxes.tolist()), exact
         # a keyframe, or a face lost: the full detector
         found, tracks, self.exact = got if got is not None else self._full(clf, image, gray)
         self.since_detect += 1

@@ -139,6 +139,40 @@ export function resize(src, outW, outH, shrinking) {
   return shrinking ? resizeArea(src, outW, outH) : resizeLinear(src, outW, outH);
 }
 
+// cv2.resize(..., INTER_AREA) to exactly half the size (an odd last row or column dropped):
+// OpenCV's 2x2 fast path, each pixel (a + b + c + d + 2) >> 2. Every channel carried.
+function halve(src) {
+  const {width: W, channels: C, data} = src;
+  const w = W >> 1, h = src.height >> 1;
+  const out = image(w, h, C);
+  for (let y = 0; y < h; y++) {
+    const r0 = 2 * y * W * C, r1 = r0 + W * C, o = y * w * C;
+    for (let x = 0; x < w; x++) {
+      for (let c = 0; c < C; c++) {
+        const p = 2 * x * C + c;
+        out.data[o + x * C + c] = (data[r0 + p] + data[r0 + p + C] + data[r1 + p] +
+          data[r1 + p + C] + 2) >> 2;
+      }
+    }
+  }
+  return out;
+}
+
+// detect.fit: `src` resized to outW x outH, halved while it stays at least twice that size,
+// then bilinear the rest of the way. Returns {img, fx, fy}: the scale from src's pixels to img's.
+export function fit(src, outW, outH) {
+  let img = src, fx = 1, fy = 1;
+  while (img.width >= 2 * outW && img.height >= 2 * outH) {
+    img = halve(img);
+    fx /= 2; fy /= 2;
+  }
+  if (img.width !== outW || img.height !== outH) {
+    fx *= outW / img.width; fy *= outH / img.height;
+    img = resizeLinear(img, outW, outH);
+  }
+  return {img, fx, fy};
+}
+
 // cv2.cvtColor(BGR or BGRA -> GRAY) on an RGB(A) image: OpenCV's 14-bit fixed-point weights.
 export function toGray(src) {
   return grayRect(src, 0, 0, src.width, src.height);

@@ -6,7 +6,7 @@
 // `fer-edge export --target web` writes from the Python modules' own values.
 
 import {loadAndCompile, loadLiteRt, Tensor} from './litert/litert.js';
-import {grayRect, image, pyRound, resize, warpAffineGray} from './imageops.js';
+import {fit, grayRect, image, pyRound, resize, warpAffineGray} from './imageops.js';
 
 const INPUT_SIDE = 48;
 
@@ -94,7 +94,8 @@ class BlazeFace {
     const s = this.side;
     const scale = s / Math.max(img.width, img.height);
     const nh = Math.max(1, pyRound(img.height * scale)), nw = Math.max(1, pyRound(img.width * scale));
-    const small = resize(img, nw, nh, scale < 1);
+    // INTER_AREA as detect.py's letterbox (bit for bit), not fit
+    const small = resize(img, nw, nh, scale < 1), fx = scale, fy = scale;
     const top = Math.floor((s - nh) / 2), left = Math.floor((s - nw) / 2);
     const x = new Float32Array(s * s * 3).fill(-1);
     const C = small.channels;
@@ -104,12 +105,12 @@ class BlazeFace {
         for (let c = 0; c < 3; c++) x[q + c] = small.data[p + (C >= 3 ? c : 0)] * (1 / 127.5) - 1;
       }
     }
-    return {x, scale, top, left};
+    return {x, fx, fy, top, left};
   }
 
   // The faces in `img` (its pixels): [{box: [x, y, w, h], score, eyes: [[rx, ry], [lx, ly]]}].
   async detect(img) {
-    const {x, scale, top, left} = this.letterbox(img);
+    const {x, fx, fy, top, left} = this.letterbox(img);
     const s = this.side;
     const outputs = await runModel(this.model, x, [1, s, s, 3]);
     const raw = outputs[this.boxesOut], logits = outputs[this.scoresOut];
@@ -129,7 +130,7 @@ class BlazeFace {
     const [merged, best] = weightedNms(rows, scores, this.post.nms_iou);
     const faces = [];
     merged.forEach((row, k) => {
-      const pt = (i) => [(row[2 * i] * s - left) / scale, (row[2 * i + 1] * s - top) / scale];
+      const pt = (i) => [(row[2 * i] * s - left) / fx, (row[2 * i + 1] * s - top) / fy];
       const [p0, p1, eyeR, eyeL] = [pt(0), pt(1), pt(2), pt(3)];
       const x0 = Math.max(0, p0[0]), y0 = Math.max(0, p0[1]);
       const x1 = Math.min(img.width, p1[0]), y1 = Math.min(img.height, p1[1]);
@@ -288,7 +289,7 @@ function motionThumb(img, step) {
   return {width: tw, height: th, data: Array.from(sums, (v) => Math.round(v / n))};
 }
 
-// Whether the picture changed between two thumbnails away from `boxes` (video._moved_outside):
+// Whether the picture changed between two thumbnails away from `boxes` (video._motion_outside):
 // at least `min_pixels` thumbnail pixels changed by more than `diff`, outside each box grown
 // by `keep_out` of its size on each side (hair, neck and shoulders move with a face).
 function movedOutside(thumb, prev, boxes, motion) {
@@ -350,13 +351,13 @@ export class Follower {
         }
       }
       const f = cell / Math.max(cw, ch);
-      const tile = resize(crop, Math.max(1, pyRound(cw * f)), Math.max(1, pyRound(ch * f)), f < 1);
+      const {img: tile, fx, fy} = fit(crop, Math.max(1, pyRound(cw * f)), Math.max(1, pyRound(ch * f)));
       const gx = (k % grid) * cell, gy = Math.floor(k / grid) * cell;
       for (let yy = 0; yy < tile.height; yy++) {
         mosaic.data.set(tile.data.subarray(yy * tile.width * 4, (yy + 1) * tile.width * 4),
           ((gy + yy) * side + gx) * 4);
       }
-      origins.push([gx, gy, ix0, iy0, 1 / f]);
+      origins.push([gx, gy, ix0, iy0, 1 / fx, 1 / fy]);
     });
     const got = await this.clf.short.detect(mosaic);
     const out = boxes.map(() => null), nearest = boxes.map(() => Infinity);
@@ -365,12 +366,12 @@ export class Follower {
       const cx = bx + bw / 2, cy = by + bh / 2;
       const k = Math.floor(cy / cell) * grid + Math.floor(cx / cell);
       if (!(k >= 0 && k < n) || face.score < this.clf.config.blazeface.min_score) continue;
-      const [gx, gy, ix0, iy0, inv] = origins[k];
+      const [gx, gy, ix0, iy0, ix, iy] = origins[k];
       const shift = Math.hypot(cx - gx - cell / 2, cy - gy - cell / 2);
       if (shift >= nearest[k]) continue;
       nearest[k] = shift;
-      out[k] = {box: [(bx - gx) * inv + ix0, (by - gy) * inv + iy0, bw * inv, bh * inv],
-        eyes: face.eyes.map(([ex, ey]) => [(ex - gx) * inv + ix0, (ey - gy) * inv + iy0]),
+      out[k] = {box: [(bx - gx) * ix + ix0, (by - gy) * iy + iy0, bw * ix, bh * iy],
+        eyes: face.eyes.map(([ex, ey]) => [(ex - gx) * ix + ix0, (ey - gy) * iy + iy0]),
         score: face.score};
     }
     return out;
