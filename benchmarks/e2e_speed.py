@@ -262,6 +262,10 @@ def main(photos=str(REPO.parent / "shared" / "photos"), rounds: int = 7,
                   "faces_found_fer": sum(fer_faces), "faces_present": _faces_present(),
                   "fps_fer_edge": round(med["ours_video"], 1), "fps_fer": round(med["fer_video"], 1),
                   "fps_ratio": round(med["ours_video"] / med["fer_video"], 2),
+                  # each round's own ratio (ours and fer's timed next to each other): on a host
+                  # whose speed moves between rounds, its spread says how far to trust the median
+                  "fps_ratio_each_round": [round(a / b, 2) for a, b in
+                                           zip(t["ours_video"], t["fer_video"])],
                   "detect_every": defaults.VIDEO_DETECT_EVERY,
                   "faces_found_fer_edge_default": sum(len(r["faces"]) for r in default),
                   "full_detection": {

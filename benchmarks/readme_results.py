@@ -161,9 +161,13 @@ def _video_path_words(video: dict) -> str:
     others = video.get("default_vs_full_detection_random_clips")
     more = (f" ({others['same_emotion']:.1%} on {others['clips']} clips drawn at random, what "
             f"the settings were chosen on)") if others else ""
-    return (f" with the default video path (the full detector every {video['detect_every']}th "
-            f"frame and on motion, faces followed by optical flow and checked by BlazeFace in "
-            f"crops between: {agree['faces_matched']:.1%} of faces matched and "
+    rounds = video.get("fps_ratio_each_round")
+    spread = (f" ({min(rounds):.1f}x to {max(rounds):.1f}x round by round)") if rounds else ""
+    return (f"{spread} with the default video path (the full detector every "
+            f"{video['detect_every']}th "
+            f"frame, newcomers searched for by BlazeFace in a crop around the motion, faces "
+            f"followed by optical flow and checked by BlazeFace in crops between: "
+            f"{agree['faces_matched']:.1%} of faces matched and "
             f"{agree['same_emotion']:.1%} the same emotion as detection on every frame{more}, "
             f"which runs at {full['fps_ratio']:.1f}x"
             f"{floor}; a face that enters found on its frame {video['new_face_frames']})")
