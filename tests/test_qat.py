@@ -126,11 +126,11 @@ def test_the_simulation_reproduces_the_int8_files_logits(tmp_path):
                     reason="FER_EDGE_DATA is not set (the real FER2013 folder tree)")
 def test_the_simulation_of_a_leaky_relu_model_predicts_its_int8_file(tmp_path):
     """On a LeakyReLU network (an int8 op of its own, so its int8 file carries rounding noise a
-    float model does not see: conv_ferplus_qat, the default until the default became ReLU,
-    its float network as it was shipped) the simulation predicts the file's answers on val better than the
-    float model does. (On the fused-ReLU models, the shipped ferplus_int8.tflite and
-    fer_int8.tflite, the float model already gives the file's answer on 99% of val faces: one
-    rounding a layer leaves the simulation nothing to add.)"""
+    float model does not see: conv_ferplus_qat's float network as it was shipped, the default
+    until the default became ReLU) the simulation predicts the file's answers on val better
+    than the float model does. (On the fused-ReLU models, the shipped ferplus_int8.tflite and
+    fer_int8.tflite, the float model already gives the file's answer on about 99% of faces:
+    one rounding a layer leaves the simulation nothing to add.)"""
     from fer_edge import data as fdata
     from fer_edge.edge.preprocessing import batch_to_float
     from fer_edge.evaluate import load_variant
